@@ -1,0 +1,149 @@
+"""Composition root: the only place that builds sessions, clients, the store and the sources.
+
+Only the CLI and the scheduler call it. Tests build an App with injected factories instead.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from monitor.config import Config, Secrets, disabled_sources, load_config
+from monitor.errors import ConfigError
+from monitor.sources.http import HealthLog
+from monitor.sources.ratelimit import Limiters
+from monitor.sources.redact import Redactor
+from monitor.timeutil import utcnow
+
+log = logging.getLogger(__name__)
+
+# source name -> module whose build(name, cfg, ctx) returns a Source
+SOURCE_MODULES = {
+    "binance": "monitor.sources.exchanges",
+    "bybit": "monitor.sources.exchanges",
+    "okx": "monitor.sources.exchanges",
+    "gate": "monitor.sources.exchanges",
+    "bitget": "monitor.sources.exchanges",
+    "hyperliquid": "monitor.sources.exchanges",
+    "coinglass": "monitor.sources.coinglass",
+    "coingecko": "monitor.sources.coingecko",
+    "defillama": "monitor.sources.defillama",
+    "dune": "monitor.sources.dune",
+    "github": "monitor.sources.github",
+    "etherscan": "monitor.sources.etherscan",
+    "chain": "monitor.sources.chain",
+}
+
+
+class RedactingFilter(logging.Filter):
+    def __init__(self, redactor: Redactor):
+        super().__init__()
+        self.redactor = redactor
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = self.redactor(record.getMessage())
+        record.args = None
+        if record.exc_info and record.exc_info[1] is not None:
+            record.exc_text = self.redactor(logging.Formatter().formatException(record.exc_info))
+        return True
+
+
+class App:
+    def __init__(
+        self,
+        config: Config,
+        *,
+        secrets: Secrets | None = None,
+        session_factory: Callable[[], Any] | None = None,
+        factories: dict[str, Any] | None = None,
+        now: Callable[[], datetime] = utcnow,
+        cache_dir: Path | None = None,
+        store: Any = None,
+    ):
+        self.config = config
+        self.secrets = secrets or Secrets()
+        self.redactor = Redactor(self.secrets.values(config))
+        self.health = HealthLog()
+        self.limiters = Limiters()
+        self.now = now
+        self.factories = dict(factories or {})
+        self.cache_dir = cache_dir or Path(".divmon-cache")
+        self._session_factory = session_factory
+        self._store = store
+        self._sources: dict[str, Any] | None = None
+        self.disabled = disabled_sources(config, self.secrets)
+        for name, why in self.disabled.items():
+            if "environment variable" in why:
+                log.warning("source %s %s", name, why)
+
+    @classmethod
+    def from_path(cls, path: str | None = None, **kwargs: Any) -> App:
+        return cls(load_config(path), **kwargs)
+
+    @property
+    def store(self):  # noqa: ANN201 - Store imported lazily (pandas, SQLAlchemy)
+        if self._store is None:
+            from monitor.store import Store
+
+            self._store = Store(self.config.storage.url, busy_timeout_s=self.config.storage.busy_timeout_s)
+        return self._store
+
+    def session(self):  # noqa: ANN201
+        if self._session_factory is not None:
+            return self._session_factory()
+        import requests
+
+        session = requests.Session()
+        session.headers["User-Agent"] = "divergence-monitor/0.1"
+        session.trust_env = False  # proxies only through explicit base URLs
+        return session
+
+    def context(self):  # noqa: ANN201
+        from monitor.sources.base import SourceContext
+
+        return SourceContext(
+            session_factory=self.session, limiters=self.limiters, redactor=self.redactor, health=self.health,
+            secrets=self.secrets, cache_dir=self.cache_dir, now=self.now, factories=self.factories,
+            config=self.config,
+        )
+
+    def sources(self, names: list[str] | None = None) -> dict[str, Any]:
+        """Enabled sources by name, built once. Unknown names are a ConfigError."""
+        if names:
+            unknown = sorted(set(names) - set(SOURCE_MODULES))
+            if unknown:
+                raise ConfigError(f"unknown source(s) {unknown}; known: {sorted(SOURCE_MODULES)}")
+        if self._sources is None:
+            self._sources = {}
+            ctx = self.context()
+            for name, cfg in self.config.sources.items():
+                if name in self.disabled:
+                    continue
+                module = importlib.import_module(SOURCE_MODULES[name])
+                self._sources[name] = module.build(name, cfg, ctx)
+        if names:
+            return {n: s for n, s in self._sources.items() if n in names}
+        return dict(self._sources)
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+
+
+def check(token: str, *, config: str | Config | None = None, poll: bool = True, at: datetime | None = None,
+          app: App | None = None):  # noqa: ANN201
+    """Python entry point behind `divmon check`: poll (optionally), evaluate, return the Verdict."""
+    from monitor.jobs.evaluate import evaluate_token
+    from monitor.jobs.poll import poll as run_poll
+
+    if app is None:
+        cfg = config if isinstance(config, Config) else load_config(config)
+        app = App(cfg)
+    symbol = app.config.token(token).symbol
+    if poll and at is None:
+        run_poll(app, tokens=[symbol])
+    return evaluate_token(app, symbol, at=at)

@@ -1,0 +1,132 @@
+"""`divmon`: a thin shell over the Python API. Argument parsing only here; every command's module is
+imported when that command runs, so `divmon --help` loads no pandas, ccxt, web3 or matplotlib."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+from monitor import __version__
+from monitor.errors import EXIT_UNKNOWN, EXIT_USAGE, MonitorError
+
+EPILOG = """exit codes: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (check); 64 usage, 69 source unavailable,
+74 storage, 75 notification, 78 configuration. Secrets come only from environment variables named
+in the config (e.g. COINGLASS_API_KEY, DUNE_API_KEY, ETHERSCAN_API_KEY, GITHUB_TOKEN)."""
+
+# command -> (module under monitor.cli, help)
+COMMANDS = {
+    "check": ("check", "judge one token now: verdict, flags with numbers, data freshness"),
+    "poll": ("poll", "collect new data from the sources (incremental)"),
+    "backfill": ("poll", "collect history for one token since a date"),
+    "report": ("report", "write the divergence report (HTML, Markdown or JSON)"),
+    "digest": ("report", "build the email/webhook digest; --send delivers it once per period"),
+    "run": ("run", "run the scheduler daemon (polls, evaluations, reports, digests)"),
+    "demo": ("demo", "run the whole pipeline offline on bundled recorded data"),
+    "record": ("demo", "save the raw responses of a poll for replay (keys stripped)"),
+    "queries": ("queries", "manage the Dune queries kept in queries/"),
+    "config": ("config_cmd", "check and show the configuration"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="divmon",
+        description="Is a token's derivatives activity backed by on-chain adoption or by leverage alone?",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"divmon {__version__}")
+    parser.add_argument("-c", "--config", metavar="PATH", help="config file (default: $DIVMON_CONFIG or ./config.yaml)")
+    parser.add_argument("--db", metavar="URL", help="storage URL overriding storage.url")
+    parser.add_argument("--replay", metavar="DIR", help="serve every source from a recording made by `divmon record`")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv for debug)")
+    parser.add_argument("-q", "--quiet", action="store_true", help="only errors on stderr")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("check", help=COMMANDS["check"][1], description=COMMANDS["check"][1])
+    p.add_argument("token", help="token symbol as configured, e.g. AIA")
+    p.add_argument("--no-poll", action="store_true", help="judge the stored data without polling first")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--at", metavar="TIME", help="judge as of a past moment (ISO-8601, UTC)")
+
+    p = sub.add_parser("poll", help=COMMANDS["poll"][1], description=COMMANDS["poll"][1])
+    p.add_argument("--source", action="append", metavar="S", help="only this source (repeatable)")
+    p.add_argument("--token", action="append", metavar="T", help="only this token (repeatable)")
+
+    p = sub.add_parser("backfill", help=COMMANDS["backfill"][1], description=COMMANDS["backfill"][1])
+    p.add_argument("token")
+    p.add_argument("--since", required=True, metavar="DATE", help="start date (ISO-8601, UTC)")
+    p.add_argument("--source", action="append", metavar="S", help="only this source (repeatable)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    p = sub.add_parser("report", help=COMMANDS["report"][1], description=COMMANDS["report"][1])
+    p.add_argument("--format", choices=["html", "md", "json"], default="html")
+    p.add_argument("--out", metavar="PATH", help="output file (default: report.out_dir/divmon-report.<ext>)")
+    p.add_argument("--token", action="append", metavar="T", help="only this token (repeatable)")
+    p.add_argument("--at", metavar="TIME", help="report as of a past moment (ISO-8601, UTC)")
+
+    p = sub.add_parser("digest", help=COMMANDS["digest"][1], description=COMMANDS["digest"][1])
+    p.add_argument("--send", action="store_true", help="deliver (otherwise write a preview file)")
+    p.add_argument("--out", metavar="PATH", help="preview file (default: report.out_dir/digest-<period>.eml)")
+
+    p = sub.add_parser("run", help=COMMANDS["run"][1], description=COMMANDS["run"][1])
+    p.add_argument("--once", action="store_true", help="run one full cycle and exit (for cron)")
+
+    p = sub.add_parser("demo", help=COMMANDS["demo"][1], description=COMMANDS["demo"][1])
+    p.add_argument("--dir", metavar="DIR", help="where to put the demo database and report (default: a temp dir)")
+    p.add_argument("--json", action="store_true", help="print the verdicts as JSON")
+
+    p = sub.add_parser("record", help=COMMANDS["record"][1], description=COMMANDS["record"][1])
+    p.add_argument("--out", required=True, metavar="DIR", help="directory for the recording")
+    p.add_argument("--source", action="append", metavar="S")
+    p.add_argument("--token", action="append", metavar="T")
+
+    p = sub.add_parser("queries", help=COMMANDS["queries"][1], description=COMMANDS["queries"][1])
+    qsub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    q = qsub.add_parser("sync", help="create or update the queries on Dune and record their ids")
+    q.add_argument("--dir", default="queries", metavar="DIR", help="folder of .sql files (default: queries)")
+    qsub.add_parser("list", help="list the bundled queries and their recorded Dune ids")
+
+    p = sub.add_parser("config", help=COMMANDS["config"][1], description=COMMANDS["config"][1])
+    csub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    c = csub.add_parser("check", help="validate the config; print it resolved, secrets masked")
+    c.add_argument("--config", dest="config_sub", metavar="PATH", help="config file")
+    return parser
+
+
+def setup_logging(verbose: int, quiet: bool) -> None:
+    level = logging.ERROR if quiet else (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose, 2)]
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.command:
+        parser.print_help()
+        return EXIT_USAGE
+    if getattr(args, "config_sub", None):
+        args.config = args.config_sub
+    setup_logging(args.verbose, args.quiet)
+    module = importlib.import_module(f"monitor.cli.{COMMANDS[args.command][0]}")
+    try:
+        return int(module.run(args) or 0)
+    except MonitorError as exc:
+        print(f"divmon: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("divmon: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # the boundary: a traceback only with -vv
+        if args.verbose >= 2 or os.environ.get("DIVMON_DEBUG"):
+            raise
+        print(f"divmon: internal error: {type(exc).__name__}: {exc} (rerun with -vv for details)", file=sys.stderr)
+        return EXIT_UNKNOWN
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,2 @@
+"""Jobs: poll, evaluate, report and digest. They join sources, store, signals, report and notify;
+the CLI and the scheduler call them with an App."""

@@ -1,0 +1,101 @@
+"""Incremental polling: each (source, token) starts at its latest stored ts minus an overlap, and its
+data, events and request health are written in one transaction (the cursor can never run ahead)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from monitor.errors import MonitorError, SourceError, StoreError
+from monitor.model import PollRun
+from monitor.timeutil import parse_duration, to_utc
+
+log = logging.getLogger(__name__)
+
+DEFAULT_LOOKBACK = timedelta(days=30)
+
+
+@dataclass(frozen=True)
+class PollOutcome:
+    source: str
+    token: str
+    status: str  # ok | partial | <error kind>
+    rows: int = 0
+    events: int = 0
+    message: str = ""
+
+
+def poll(
+    app: Any,
+    *,
+    sources: list[str] | None = None,
+    tokens: list[str] | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    progress: Callable[[PollOutcome], None] | None = None,
+) -> list[PollOutcome]:
+    """Poll the given (default: all enabled) sources for the given (default: all) tokens."""
+    token_cfgs = [app.config.token(t) for t in tokens] if tokens else list(app.config.tokens)
+    chosen = app.sources(sources)
+    if sources:
+        for name in set(sources) - set(chosen):
+            log.warning("source %s not polled: %s", name, app.disabled.get(name, "not enabled"))
+    until = to_utc(until) if until else app.now()
+
+    def run_source(item: tuple[str, Any]) -> list[PollOutcome]:
+        name, source = item
+        workers = max(1, int(getattr(source, "concurrency", 1)))
+        with ThreadPoolExecutor(workers, thread_name_prefix=f"poll-{name}") as pool:
+            return list(pool.map(lambda t: _poll_one(app, name, source, t, since, until, progress), token_cfgs))
+
+    if not chosen or not token_cfgs:
+        return []
+    with ThreadPoolExecutor(len(chosen), thread_name_prefix="poll") as pool:
+        return [o for outs in pool.map(run_source, chosen.items()) for o in outs]
+
+
+def _poll_one(app, name, source, token_cfg, since, until, progress) -> PollOutcome:  # noqa: ANN001
+    symbol = token_cfg.symbol
+    cfg = getattr(app.config.sources, name)
+    start = since
+    if start is None:
+        cursor = app.store.latest_ts(symbol, name)
+        start = cursor - parse_duration(cfg.overlap) if cursor else until - DEFAULT_LOOKBACK
+    started = app.now()
+    outcome: PollOutcome
+    try:
+        result = source.fetch(token_cfg, start, until)
+        runs = app.health.drain(name, symbol)
+        status = "partial" if result.partial else "ok"
+        summary = PollRun(name, symbol, started, app.now(), status, rows=len(result.observations),
+                          message="; ".join(result.notes)[:500] or None, endpoint="fetch")
+        if result.removed_tx:
+            chain = result.events[0].chain if result.events else getattr(result, "chain", "ethereum")
+            app.store.delete_events(chain, result.removed_tx)
+        rows = app.store.write_batch(result.observations, result.events, [*runs, summary])
+        outcome = PollOutcome(name, symbol, status, rows, len(result.events), "; ".join(result.notes))
+    except SourceError as exc:
+        outcome = _failed(app, name, symbol, started, exc.kind, type(exc).__name__, app.redactor(exc))
+    except StoreError:
+        raise
+    except MonitorError as exc:
+        outcome = _failed(app, name, symbol, started, "error", type(exc).__name__, app.redactor(exc))
+    except Exception as exc:  # a broken source must not stop the others; its traceback is logged
+        log.exception("%s/%s: unexpected failure", name, symbol)
+        outcome = _failed(app, name, symbol, started, "error", type(exc).__name__, app.redactor(exc))
+    if progress is not None:
+        progress(outcome)
+    return outcome
+
+
+def _failed(app, name, symbol, started, kind, error_class, message) -> PollOutcome:  # noqa: ANN001
+    log.warning("%s/%s: %s", name, symbol, message)
+    runs = app.health.drain(name, symbol)
+    summary = PollRun(name, symbol, started, app.now(), kind, error_class=error_class, message=message[:500],
+                      endpoint="fetch")
+    app.store.record_poll_runs([*runs, summary])
+    return PollOutcome(name, symbol, kind, message=message)

@@ -1,0 +1,321 @@
+"""The one seam to the network for requests-based sources.
+
+Every call has connect and read timeouts and a whole-request deadline (a 1 byte/s trickle cannot hold
+it open), a size cap, one retry layer (backoff with jitter, Retry-After honoured, bans respected), and
+translation of every foreign failure into SourceError. Each attempt's outcome goes to a HealthLog.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import re
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import requests
+
+from monitor.errors import ParseError, PermanentSourceError, SourceError, TransientSourceError
+from monitor.model import PollRun
+from monitor.sources.ratelimit import RateLimiter
+from monitor.sources.redact import Redactor
+from monitor.timeutil import parse_retry_after
+
+log = logging.getLogger(__name__)
+
+_BAN_UNTIL = re.compile(r"banned until (\d{12,14})")
+_THROTTLE_WORDS = ("too many", "too frequent", "rate limit", "ratelimit")
+
+
+class HealthLog:
+    """Collects PollRun rows from clients; jobs drain it into the store with the fetched data."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._runs: list[PollRun] = []
+
+    def add(self, run: PollRun) -> None:
+        with self._lock:
+            self._runs.append(run)
+
+    def drain(self, source: str | None = None, token: str | None = None) -> list[PollRun]:
+        """Take the runs of one source/token (None matches any); the rest stay."""
+
+        def match(r: PollRun) -> bool:
+            return (source is None or r.source == source) and (token is None or r.token in (token, "*"))
+
+        with self._lock:
+            out = [r for r in self._runs if match(r)]
+            self._runs = [r for r in self._runs if not match(r)]
+            return out
+
+
+@dataclass(frozen=True)
+class Response:
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+    url: str  # redacted
+
+    def json(self) -> Any:
+        return parse_json(self.body, source=self.url)
+
+
+def _reject_constant(name: str) -> float:
+    raise ValueError(f"non-finite number {name}")
+
+
+def parse_json(body: bytes, *, source: str = "") -> Any:
+    """Strict JSON: NaN/Infinity and overflowing numbers (1e309) are parse errors, not floats."""
+    try:
+        value = json.loads(body, parse_constant=_reject_constant, parse_float=_finite_float)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ParseError(f"body is not valid JSON ({str(exc)[:80]}): {snippet(body)!r}", source=source) from None
+    return value
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise ValueError(f"number out of range: {text[:20]}")
+    return value
+
+
+def snippet(body: bytes, n: int = 120) -> str:
+    return body[:n].decode("utf-8", "replace").replace("\n", " ").strip()
+
+
+def looks_like_html(body: bytes, content_type: str = "") -> bool:
+    head = body[:512].lstrip().lower()
+    return "text/html" in content_type.lower() or head.startswith((b"<!doctype", b"<html", b"<head", b"<body"))
+
+
+class HttpClient:
+    def __init__(
+        self,
+        name: str,
+        base_url: str,
+        *,
+        session: requests.Session | None = None,
+        limiter: RateLimiter | None = None,
+        connect_timeout: float = 5.0,
+        read_timeout: float = 20.0,
+        deadline_s: float = 60.0,
+        max_retries: int = 4,
+        max_retry_after_s: float = 900.0,
+        max_body_bytes: int = 32 * 1024 * 1024,
+        headers: Mapping[str, str] | None = None,
+        redactor: Redactor | None = None,
+        key_env: str | None = None,
+        health: HealthLog | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        backoff_base_s: float = 0.5,
+    ):
+        self.name = name
+        self.base_url = base_url.rstrip("/") + "/"
+        self._host = urlsplit(self.base_url).netloc
+        self.session = session or requests.Session()
+        self.limiter = limiter or RateLimiter(1000.0)
+        self.connect_timeout = connect_timeout
+        self.read_timeout = read_timeout
+        self.deadline_s = deadline_s
+        self.max_retries = max_retries
+        self.max_retry_after_s = max_retry_after_s
+        self.max_body_bytes = max_body_bytes
+        self.headers = dict(headers or {})
+        self.redact = redactor or Redactor()
+        self.redact.add(v for k, v in self.headers.items() if k.lower() not in ("accept", "user-agent"))
+        self.key_env = key_env
+        self.health = health or HealthLog()
+        self._clock = clock
+        self._sleep = sleep
+        self.backoff_base_s = backoff_base_s
+
+    @classmethod
+    def from_config(cls, name: str, cfg: Any, **kwargs: Any) -> HttpClient:
+        """Build from a SourceConfig; kwargs (session, limiter, headers, redactor, health) pass through."""
+        return cls(
+            name,
+            cfg.base_url,
+            connect_timeout=cfg.connect_timeout_s,
+            read_timeout=cfg.read_timeout_s,
+            deadline_s=cfg.deadline_s,
+            max_retries=cfg.max_retries,
+            max_retry_after_s=cfg.max_retry_after_s,
+            max_body_bytes=cfg.max_body_bytes,
+            key_env=cfg.api_key_env,
+            **kwargs,
+        )
+
+    # ------------------------------------------------------------ public
+
+    def get_json(self, path: str, params: Mapping[str, Any] | None = None, **kw: Any) -> Any:
+        return self.request("GET", path, params=params, **kw).json()
+
+    def post_json(self, path: str, body: Any, **kw: Any) -> Any:
+        return self.request("POST", path, json_body=body, **kw).json()
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json_body: Any = None,
+        headers: Mapping[str, str] | None = None,
+        token: str = "*",
+        retry: bool = True,
+        ok_statuses: tuple[int, ...] = (200,),
+    ) -> Response:
+        """Send with retries inside the deadline; returns a response whose status is in ok_statuses."""
+        url = self._url(path)
+        endpoint = urlsplit(url).path
+        deadline = self._clock() + self.deadline_s
+        attempt = 0
+        while True:
+            attempt += 1
+            self._wait_for_slot(deadline, token, endpoint)
+            started = datetime.now(UTC)
+            t0 = self._clock()
+            try:
+                resp = self._send(method, url, params, json_body, headers, deadline)
+                self._check(resp, ok_statuses)
+            except SourceError as exc:
+                self._record(token, endpoint, started, t0, exc.kind, exc.status, type(exc).__name__, str(exc))
+                if not (retry and exc.transient and exc.kind not in ("banned",)) or attempt > self.max_retries:
+                    raise
+                delay = self._backoff(attempt, exc.retry_after)
+                if self._clock() + delay >= deadline:
+                    raise
+                log.info("%s: %s; retrying in %.1fs", self.name, exc, delay)
+                if exc.retry_after is None:
+                    self._sleep(delay)
+                continue
+            self._record(token, endpoint, started, t0, "ok", resp.status, None, None)
+            return resp
+
+    # ------------------------------------------------------------ internals
+
+    def _url(self, path: str) -> str:
+        url = urljoin(self.base_url, path.lstrip("/")) if not path.startswith("http") else path
+        if urlsplit(url).netloc != self._host:
+            raise PermanentSourceError(f"refusing request to another host than {self._host}", source=self.name)
+        return url
+
+    def _wait_for_slot(self, deadline: float, token: str, endpoint: str) -> None:
+        wait = self.limiter.wait_time()
+        if self._clock() + wait > deadline:
+            blocked = self.limiter.blocked_for
+            kind = "banned" if blocked > 0 else "throttled"
+            raise TransientSourceError(
+                f"no request slot before the deadline ({wait:.0f}s wait)", source=self.name, kind=kind,
+                retry_after=wait,
+            )
+        self.limiter.acquire()
+
+    def _send(self, method, url, params, json_body, headers, deadline) -> Response:  # noqa: ANN001
+        remaining = deadline - self._clock()
+        safe_url = self.redact(url)
+        try:
+            raw = self.session.request(
+                method,
+                url,
+                params=params,
+                json=json_body,
+                headers={**self.headers, **(headers or {})},
+                timeout=(self.connect_timeout, max(0.1, min(self.read_timeout, remaining))),
+                stream=True,
+                allow_redirects=False,
+            )
+        except requests.Timeout as exc:
+            raise TransientSourceError(f"timed out ({type(exc).__name__})", source=self.name, kind="timeout") from None
+        except requests.RequestException as exc:
+            raise TransientSourceError(
+                f"connection failed: {type(exc).__name__}: {self.redact(str(exc))[:160]}", source=self.name
+            ) from None
+        try:
+            declared = int(raw.headers.get("Content-Length") or 0)
+            if declared > self.max_body_bytes:
+                raise PermanentSourceError(
+                    f"body of {declared} bytes exceeds the cap of {self.max_body_bytes}", source=self.name,
+                    status=raw.status_code, kind="parse",
+                )
+            chunks, size = [], 0
+            for chunk in raw.iter_content(chunk_size=65536):
+                size += len(chunk)
+                if size > self.max_body_bytes:
+                    raise PermanentSourceError(
+                        f"body exceeds the cap of {self.max_body_bytes} bytes", source=self.name,
+                        status=raw.status_code, kind="parse",
+                    )
+                if self._clock() > deadline:
+                    raise TransientSourceError("whole-request deadline passed while reading", source=self.name,
+                                               kind="timeout")
+                chunks.append(chunk)
+        except requests.RequestException as exc:
+            raise TransientSourceError(
+                f"body incomplete: {type(exc).__name__}", source=self.name, status=raw.status_code
+            ) from None
+        finally:
+            raw.close()
+        return Response(raw.status_code, dict(raw.headers), b"".join(chunks), safe_url)
+
+    def _check(self, resp: Response, ok_statuses: tuple[int, ...]) -> None:
+        status, body = resp.status, resp.body
+        ctype = resp.headers.get("Content-Type", "")
+        html = looks_like_html(body, ctype)
+        if status in ok_statuses and not html:
+            return
+        text = snippet(body)
+        if html:
+            raise TransientSourceError(
+                f"upstream unavailable: HTTP {status} with an HTML page ({self.redact(text)[:80]!r})",
+                source=self.name, status=status, kind="error",
+            )
+        if status in (418, 429) or (status == 403 and any(w in text.lower() for w in _THROTTLE_WORDS)):
+            retry_after = parse_retry_after(resp.headers.get("Retry-After"))
+            ban = _BAN_UNTIL.search(text)
+            if ban:
+                retry_after = max(retry_after or 0.0, int(ban.group(1)) / 1000 - time.time())
+            if retry_after is None:
+                retry_after = 60.0 if status == 418 else min(30.0, self.max_retry_after_s)
+            retry_after = min(retry_after, self.max_retry_after_s)
+            self.limiter.block_for(retry_after)
+            kind = "banned" if status == 418 else "throttled"
+            raise TransientSourceError(
+                f"HTTP {status} ({kind}); no request for {retry_after:.0f}s", source=self.name, status=status,
+                retry_after=retry_after, kind=kind,
+            )
+        if status in (401, 403):
+            hint = f"check the key in environment variable {self.key_env}" if self.key_env else "access denied"
+            raise PermanentSourceError(f"HTTP {status}: {hint}", source=self.name, status=status, kind="auth")
+        if 300 <= status < 400:
+            raise PermanentSourceError(
+                f"HTTP {status} redirect not followed (to {self.redact(resp.headers.get('Location', '?'))[:80]})",
+                source=self.name, status=status,
+            )
+        if status == 408 or status >= 500:
+            raise TransientSourceError(f"HTTP {status}: {self.redact(text)[:80]!r}", source=self.name, status=status)
+        raise PermanentSourceError(f"HTTP {status}: {self.redact(text)[:160]!r}", source=self.name, status=status)
+
+    def _backoff(self, attempt: int, retry_after: float | None) -> float:
+        if retry_after is not None:
+            return retry_after
+        return min(30.0, self.backoff_base_s * (2 ** (attempt - 1))) * (0.5 + random.random() / 2)
+
+    def _record(self, token, endpoint, started, t0, status, http_status, error_class, message) -> None:  # noqa: ANN001
+        self.health.add(
+            PollRun(
+                source=self.name, token=token, started_at=started, finished_at=datetime.now(UTC),
+                status=status, http_status=http_status, error_class=error_class,
+                message=self.redact(message)[:500] if message else None,
+                latency_ms=(self._clock() - t0) * 1000, rows=0, endpoint=endpoint,
+            )
+        )

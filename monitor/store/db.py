@@ -1,0 +1,114 @@
+"""Engines: SQLite (WAL, busy timeout, BEGIN IMMEDIATE for writes) or PostgreSQL, and translation of
+driver errors into StoreError in one place."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import random
+import sqlite3
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError, SQLAlchemyError
+
+from monitor.errors import StoreError
+
+log = logging.getLogger(__name__)
+
+_LOCKED = ("database is locked", "database table is locked", "busy")
+
+
+def redact_url(url: str) -> str:
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "(unparseable storage URL)"
+
+
+def check_sqlite_file(path: Path) -> None:
+    """Refuse a file that exists but is not a SQLite database; never overwrite it."""
+    if not path.exists() or path.stat().st_size == 0:
+        return
+    with path.open("rb") as fh:
+        header = fh.read(16)
+    if header != b"SQLite format 3\x00":
+        raise StoreError(f"{path} exists but is not a SQLite database; refusing to use or overwrite it")
+
+
+def make_engine(url: str, *, busy_timeout_s: float = 30.0) -> Engine:
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise StoreError("storage.url is not a valid database URL") from None
+    if parsed.get_backend_name() == "sqlite":
+        db = parsed.database or ""
+        if db and db != ":memory:":
+            path = Path(db)
+            if not path.parent.exists():
+                raise StoreError(f"storage.url: directory {path.parent} does not exist")
+            check_sqlite_file(path)
+        engine = create_engine(
+            parsed,
+            connect_args={"timeout": busy_timeout_s, "isolation_level": None, "check_same_thread": False},
+        )
+        _sqlite_events(engine, busy_timeout_s)
+        return engine
+    if parsed.get_backend_name() == "postgresql":
+        if parsed.drivername == "postgresql":
+            parsed = parsed.set(drivername="postgresql+psycopg")
+        try:
+            return create_engine(parsed, pool_pre_ping=True, connect_args={"connect_timeout": 10})
+        except ImportError:
+            raise StoreError("PostgreSQL needs the driver: pip install 'divergence-monitor[postgres]'") from None
+    raise StoreError(f"storage.url: unsupported database {parsed.get_backend_name()!r} (use sqlite or postgresql)")
+
+
+def _sqlite_events(engine: Engine, busy_timeout_s: float) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn, _record):  # noqa: ANN001 - DBAPI types
+        cur = dbapi_conn.cursor()
+        cur.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
+        cur.execute("PRAGMA journal_mode = WAL")
+        cur.execute("PRAGMA synchronous = NORMAL")
+        cur.execute("PRAGMA foreign_keys = ON")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        # Writers take the lock up front, so two writers never deadlock upgrading a read lock.
+        mode = "BEGIN IMMEDIATE" if conn.get_execution_options().get("divmon_write") else "BEGIN"
+        conn.exec_driver_sql(mode)
+
+
+def is_locked(exc: BaseException) -> bool:
+    orig = getattr(exc, "orig", exc)
+    return isinstance(orig, sqlite3.OperationalError) and any(s in str(orig).lower() for s in _LOCKED)
+
+
+@contextlib.contextmanager
+def translate(action: str) -> Iterator[None]:
+    try:
+        yield
+    except StoreError:
+        raise
+    except (DBAPIError, SQLAlchemyError, sqlite3.Error) as exc:
+        orig = getattr(exc, "orig", None) or exc
+        raise StoreError(f"{action} failed: {type(orig).__name__}: {str(orig).splitlines()[0][:300]}") from exc
+
+
+def retry_locked(fn, *, attempts: int = 8, base_delay: float = 0.05):  # noqa: ANN001, ANN201
+    """Run fn(); on 'database is locked' (busy timeout already spent) back off and run it again."""
+    for attempt in range(attempts):
+        try:
+            return fn()
+        except OperationalError as exc:
+            if not is_locked(exc) or attempt == attempts - 1:
+                raise
+            delay = base_delay * (2**attempt) * (0.5 + random.random())
+            log.warning("database busy, retrying write in %.2fs (attempt %d)", delay, attempt + 1)
+            time.sleep(delay)
+    raise AssertionError("unreachable")

@@ -1,0 +1,143 @@
+"""Store behaviour on a real SQLite file and on the local PostgreSQL server (fixture `store`)."""
+
+from datetime import UTC, datetime, timedelta
+
+import pandas as pd
+import pytest
+from sqlalchemy import text
+
+from monitor.errors import StoreError
+from monitor.model import Event, Flag, PollRun
+from monitor.store import Store
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def frame(n=24, metric="oi_usd", source="binance", token="AIA", start=T0, scale=1.0):
+    return pd.DataFrame(
+        {
+            "ts": [start + timedelta(hours=i) for i in range(n)],
+            "source": source,
+            "token": token,
+            "metric": metric,
+            "value": [scale * (i + 1) for i in range(n)],
+        }
+    )
+
+
+def table(store, name):
+    with store.engine.connect() as c:
+        return sorted(tuple(r) for r in c.execute(text(f"SELECT * FROM {name}")))
+
+
+def test_upserting_the_same_rows_twice_leaves_the_same_table(store):
+    store.upsert_observations(frame())
+    first = table(store, "observations")
+    store.upsert_observations(frame())
+    assert table(store, "observations") == first
+    assert len(first) == 24
+
+
+def test_upsert_updates_changed_values_and_keeps_catalogue_bounds(store):
+    store.upsert_observations(frame())
+    store.upsert_observations(frame(n=2, scale=10.0))
+    got = store.read_series("AIA", ["oi_usd"])
+    assert got["value"].tolist()[:3] == [10.0, 20.0, 3.0]
+    cat = store.catalogue("AIA")
+    assert cat.loc[0, "first_ts"] == pd.Timestamp(T0)
+    assert cat.loc[0, "last_ts"] == pd.Timestamp(T0 + timedelta(hours=23))
+
+
+def test_read_series_returns_utc_frame_within_window(store):
+    store.upsert_observations(pd.concat([frame(), frame(source="okx"), frame(metric="tvl_usd", source="defillama")]))
+    got = store.read_series("AIA", ["oi_usd"], start=T0 + timedelta(hours=10), end=T0 + timedelta(hours=11))
+    assert list(got.columns) == ["ts", "source", "token", "metric", "value"]
+    assert str(got["ts"].dt.tz) == "UTC"
+    assert sorted(got["source"].unique()) == ["binance", "okx"]
+    assert len(got) == 4
+
+
+def test_non_finite_values_are_rejected_whole(store):
+    bad = frame(n=3)
+    bad.loc[1, "value"] = float("nan")
+    with pytest.raises(StoreError, match="non-finite"):
+        store.upsert_observations(bad)
+    assert table(store, "observations") == []
+
+
+def test_cursor_is_the_oldest_latest_ts_of_a_sources_series(store):
+    store.upsert_observations(pd.concat([frame(n=10), frame(n=5, metric="funding_rate")]))
+    assert store.latest_ts("AIA", "binance") == T0 + timedelta(hours=4)
+    assert store.latest_ts("AIA", "binance", "oi_usd") == T0 + timedelta(hours=9)
+    assert store.latest_ts("AIA", "okx") is None
+
+
+def test_events_dedupe_on_chain_tx_and_log_index(store):
+    ev = Event(ts=T0, token="AIA", chain="bsc", kind="proxy_upgraded", address="0xAB", tx_hash="0xDEAD",
+               log_index=3, block=100, detail={"implementation": "0x01"})
+    store.upsert_events([ev, ev])
+    store.upsert_events([ev])
+    got = store.read_events("AIA")
+    assert got == [Event(ts=T0, token="AIA", chain="bsc", kind="proxy_upgraded", address="0xab",
+                         tx_hash="0xdead", log_index=3, block=100, detail={"implementation": "0x01"})]
+    assert store.delete_events("bsc", ["0xDEAD"]) == 1
+    assert store.read_events("AIA") == []
+
+
+def test_write_batch_is_all_or_nothing(store):
+    run = PollRun("binance", "AIA", T0, T0, "ok")
+    bad_event = Event(ts=T0, token="AIA", chain="bsc", kind="x", address="0x1", tx_hash="0x2", log_index=0,
+                      detail={"x": 1})
+    broken = [bad_event, bad_event.__class__(**{**bad_event.__dict__, "kind": None})]  # NOT NULL violation
+    with pytest.raises(StoreError):
+        store.write_batch(frame(), broken, [run])
+    assert table(store, "observations") == []
+    assert table(store, "poll_runs") == []
+
+
+def test_flag_history_tells_new_ongoing_and_resolved(store):
+    fired = [Flag("oi_surge_unsupported", "high", "OI +160%", {"oi_pct": 160.0})]
+    t = store.sync_flags("AIA", fired, T0)
+    assert [r["rule"] for r in t.new] == ["oi_surge_unsupported"] and not t.ongoing and not t.resolved
+    t = store.sync_flags("AIA", fired, T0 + timedelta(hours=1))
+    assert not t.new and [r["rule"] for r in t.ongoing] == ["oi_surge_unsupported"]
+    t = store.sync_flags("AIA", [], T0 + timedelta(hours=2))
+    assert [r["rule"] for r in t.resolved] == ["oi_surge_unsupported"]
+    history = store.read_flags(token="AIA")
+    assert history[0]["resolved_at"] is not None and history[0]["evidence"] == {"oi_pct": 160.0}
+
+
+def test_delivery_record_and_lock(store):
+    assert store.get_delivery("email", "2026-01-01") is None
+    store.save_delivery("email", "2026-01-01", message_id="<a@b>", status="pending", attempts=1)
+    store.save_delivery("email", "2026-01-01", status="sent", attempts=2)
+    got = store.get_delivery("email", "2026-01-01")
+    assert (got["status"], got["attempts"], got["message_id"]) == ("sent", 2, "<a@b>")
+    assert store.acquire_lock("daemon", "one", ttl_s=60, now=T0)
+    assert not store.acquire_lock("daemon", "two", ttl_s=60, now=T0 + timedelta(seconds=30))
+    assert store.acquire_lock("daemon", "two", ttl_s=60, now=T0 + timedelta(seconds=61))
+
+
+def test_schema_version_is_recorded_and_migrate_is_idempotent(store_url):
+    st = Store(store_url)
+    assert st.get_meta("schema_version") == "1"
+    st.close()
+    again = Store(store_url)
+    assert again.migrate() == 1
+    again.close()
+
+
+def test_garbage_sqlite_file_is_refused_and_left_untouched(tmp_path):
+    path = tmp_path / "divmon.db"
+    path.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(StoreError, match="not a SQLite database"):
+        Store(f"sqlite:///{path}")
+    assert path.read_bytes() == b"this is not a database" * 100
+
+
+def test_sqlite_uses_wal_and_busy_timeout(sqlite_url):
+    st = Store(sqlite_url)
+    with st.engine.connect() as c:
+        assert c.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert c.exec_driver_sql("PRAGMA busy_timeout").scalar() == 30000
+    st.close()
