@@ -90,7 +90,11 @@ class DuneConfig(SourceConfig):
     poll_every_s: float = Field(2.0, gt=0)
     performance: Literal["medium", "large"] = "medium"
     days: int = Field(90, ge=1, le=3650)
-    query_ids: dict[str, int] = {}  # metric query name -> Dune query id (written by `queries sync`)
+    query_ids: dict[str, int] = {}  # metric query name -> Dune query id (overrides the ids file)
+    ids_file: str | None = None  # where `queries sync` records ids; default <cache_dir>/dune-query-ids.json
+    queries_dir: str = "queries"
+    failure_backoff: str = "24h"  # a failed (billed) execution is not re-run for this query+params before
+    billing_pause: str = "24h"  # after a 402 / credits-exhausted answer no Dune call for this long
 
 
 class GitHubConfig(SourceConfig):
@@ -101,6 +105,8 @@ class GitHubConfig(SourceConfig):
 
 class EtherscanConfig(SourceConfig):
     page_size: int = Field(1000, ge=1, le=1000)
+    confirmations: int = Field(12, ge=0, le=10_000)  # creations younger than this are left for the next poll
+    rate_limit_wait_s: float = Field(1.0, ge=0, le=60)  # pause after "Max calls per sec", grows per retry
 
 
 class ChainConfig(SourceConfig):
@@ -282,12 +288,36 @@ class SignalsConfig(Strict):
     mirror_tolerance_pct: float = 2.0
     stale_after: str = "6h"  # a series older than this (relative to its poll interval) is stale
     min_points: int = 3
+    trend_window: str = "30d"  # adoption is judged on a longer window than a surge
+    adoption_growth_pct: float = 20.0
+    lookback: str = "37d"  # what evaluate reads: the 30-day baseline plus a 7-day window
+    regime_window: str = "1d"
+    regime_oi_pct: float = 5.0  # |OI change| that makes an OI/price regime
+    regime_price_pct: float = 3.0
+    short_oi_pct: float = 10.0  # short_buildup: OI up at least this while price falls
+    event_window: str = "7d"  # exchange events this recent are reported
+    mirror_min_points: int = 12
+    mirror_share: float = 0.9  # share of overlapping bars within mirror_tolerance_pct
+    move_oi_pct: float = 15.0  # a move during which dark data is "data degraded"
 
 
 class VerdictConfig(Strict):
     speculation_score: float = 60.0
     adoption_score: float = 30.0
     min_confidence: float = 0.35  # below this the label is "insufficient data"
+    base_score: float = 35.0  # a token with no flag and no adoption evidence
+    confirm_bonus: float = 1.5  # a rule confirmed on two windows counts this much more
+    adoption_points: float = 30.0  # taken off when on-chain growth leads OI over signals.trend_window
+    weights: dict[str, float] = {
+        "oi_surge_unsupported": 40.0, "oi_surge_with_redeployment": 25.0, "perp_spot_ratio": 10.0,
+        "oi_exceeds_economy": 16.0, "crowded_longs": 10.0, "short_buildup": 8.0, "oi_price_regime": 0.0,
+        "liquidation_spike": 8.0, "exchange_event": 6.0, "data_blind_spot": 0.0, "source_disagreement": 0.0,
+    }
+    severity_factor: dict[str, float] = {"info": 0.0, "warn": 1.0, "high": 1.5, "critical": 2.0}
+    stale_penalty: float = 0.12  # confidence lost per dark or stale market source
+    degraded_penalty: float = 0.2  # extra loss when sources go dark during a move
+    disagreement_penalty: float = 0.1
+    missing_onchain_penalty: float = 0.3
 
 
 # ---------------------------------------------------------------- outputs
@@ -306,12 +336,41 @@ class EmailConfig(Strict):
     timeout_s: float = Field(30.0, gt=0)
     subject_prefix: str = "[divmon]"
 
+    @field_validator("host", "sender", "subject_prefix")
+    @classmethod
+    def _one_line(cls, v: str) -> str:
+        if any(ch in v for ch in "\r\n\x00\x85\u2028\u2029"):
+            raise ValueError("must not contain a line break (it would end up in a mail header)")
+        return v
+
+    @field_validator("recipients")
+    @classmethod
+    def _addresses(cls, v: list[str]) -> list[str]:
+        for addr in v:
+            if not re.fullmatch(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+", addr):
+                raise ValueError(f"{addr!r} is not a plain address like name@example.org")
+        return v
+
+    @field_validator("username_env", "password_env")
+    @classmethod
+    def _env_names(cls, v: str | None) -> str | None:
+        if v is not None and not _ENV_NAME.match(v):
+            raise ValueError("must be the NAME of an environment variable (A-Z, 0-9, _), not the secret")
+        return v
+
 
 class WebhookConfig(Strict):
     enabled: bool = False
     url_env: str = "DIVMON_WEBHOOK_URL"  # the URL often embeds a token, so it is a secret too
     style: Literal["slack", "discord", "telegram", "generic"] = "generic"
     timeout_s: float = Field(10.0, gt=0)
+
+    @field_validator("url_env")
+    @classmethod
+    def _env_name(cls, v: str) -> str:
+        if not _ENV_NAME.match(v):
+            raise ValueError("must be the NAME of an environment variable holding the URL, not the URL")
+        return v
 
 
 class ScheduleConfig(Strict):
@@ -321,7 +380,47 @@ class ScheduleConfig(Strict):
     digest_period: Literal["hour", "day", "week"] = "day"
     misfire_grace_s: int = Field(300, ge=1)
     heartbeat_s: int = Field(30, ge=1)
-    metrics_port: int | None = None  # Prometheus endpoint on 127.0.0.1 when set
+    metrics_port: int | None = Field(None, ge=0, le=65535)  # Prometheus endpoint on 127.0.0.1 when set
+    shutdown_grace_s: int = Field(10, ge=1, le=600)  # SIGTERM: wait this long for running jobs
+
+    @field_validator("evaluate", "report", "digest")
+    @classmethod
+    def _cron(cls, v: str) -> str:
+        from apscheduler.triggers.cron import CronTrigger
+
+        try:
+            CronTrigger(**cls.cron_fields(v), timezone="UTC")
+        except ValueError as exc:
+            raise ValueError(f"not a 5-field cron expression: {exc}") from None
+        return v
+
+    @staticmethod
+    def cron_fields(expr: str) -> dict[str, str]:
+        """Standard crontab -> APScheduler CronTrigger fields. Day-of-week numbers follow crontab
+        (0 or 7 = Sunday); APScheduler's from_crontab would read 0 as Monday, so they become names."""
+        parts = expr.split()
+        if len(parts) != 5:
+            raise ValueError(f"expected 5 fields, got {len(parts)}")
+        names = ["sun", "mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+        days = []
+        for item in parts[4].split(","):
+            spec, _, step = item.partition("/")
+            if not re.fullmatch(r"\*|\d+(-\d+)?", spec):
+                days.append(item)  # names such as mon-fri pass through unchanged
+                continue
+            lo, _, hi = ("0-7" if spec == "*" else spec).partition("-")
+            if spec != "*" and not hi and not step:
+                hi = lo
+            hi = hi or "7"
+            if int(lo) > 7 or int(hi) > 7:
+                raise ValueError(f"day of week {item!r} out of range 0-7")
+            if spec == "*" and not step:
+                days.append("*")
+                continue
+            days += [names[d] for d in range(int(lo), int(hi) + 1, int(step or 1))]
+        dow = "*" if "*" in days else ",".join(dict.fromkeys(days))
+        minute, hour, day, month = parts[:4]
+        return {"minute": minute, "hour": hour, "day": day, "month": month, "day_of_week": dow}
 
 
 class ReportConfig(Strict):

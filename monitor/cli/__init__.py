@@ -88,8 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("queries", help=COMMANDS["queries"][1], description=COMMANDS["queries"][1])
     qsub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
     q = qsub.add_parser("sync", help="create or update the queries on Dune and record their ids")
-    q.add_argument("--dir", default="queries", metavar="DIR", help="folder of .sql files (default: queries)")
-    qsub.add_parser("list", help="list the bundled queries and their recorded Dune ids")
+    q.add_argument("--dir", metavar="DIR", help="folder of .sql files (default: sources.dune.queries_dir)")
+    q = qsub.add_parser("list", help="list the bundled queries and their recorded Dune ids")
+    q.add_argument("--dir", metavar="DIR", help="folder of .sql files (default: sources.dune.queries_dir)")
 
     p = sub.add_parser("config", help=COMMANDS["config"][1], description=COMMANDS["config"][1])
     csub = p.add_subparsers(dest="action", metavar="ACTION", required=True)

@@ -73,9 +73,8 @@ def _poll_one(app, name, source, token_cfg, since, until, progress) -> PollOutco
         status = "partial" if result.partial else "ok"
         summary = PollRun(name, symbol, started, app.now(), status, rows=len(result.observations),
                           message="; ".join(result.notes)[:500] or None, endpoint="fetch")
-        if result.removed_tx:
-            chain = result.events[0].chain if result.events else getattr(result, "chain", "ethereum")
-            app.store.delete_events(chain, result.removed_tx)
+        for chain in sorted({c for c, _ in result.removed_tx}):
+            app.store.delete_events(chain, [tx for c, tx in result.removed_tx if c == chain])
         rows = app.store.write_batch(result.observations, result.events, [*runs, summary])
         outcome = PollOutcome(name, symbol, status, rows, len(result.events), "; ".join(result.notes))
     except SourceError as exc:

@@ -26,7 +26,7 @@ class FetchResult:
     notes: list[str] = field(default_factory=list)  # e.g. "liquidations: not published by binance"
     unsupported: list[str] = field(default_factory=list)  # metrics the venue does not offer
     partial: bool = False  # some endpoints failed; what is here is complete per series
-    removed_tx: list[str] = field(default_factory=list)  # reorged-out tx hashes (chain sources)
+    removed_tx: list[tuple[str, str]] = field(default_factory=list)  # reorged-out (chain, tx hash) pairs
 
 
 class Source(Protocol):

@@ -1,0 +1,156 @@
+"""JSON-RPC over a web3 HTTPProvider: bounded retries, a deadline, and provider errors sorted into
+"range rejected" (split the range), transient (retry) and permanent.
+
+web3's own retry loop (``exception_retry_configuration``) sleeps with time.sleep and has no deadline, so
+it is switched off and this wrapper retries instead.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from monitor.errors import ParseError, PermanentSourceError, TransientSourceError
+from monitor.model import PollRun
+
+log = logging.getLogger(__name__)
+
+RANGE_CODES = {-32005, -32602}
+RANGE_WORDS = (
+    "log response size exceeded",
+    "query returned more than",
+    "block range",
+    "range is too large",
+    "range too large",
+    "exceed maximum block range",
+    "too many blocks",
+    "limit exceeded",
+)
+THROTTLE_WORDS = ("rate limit", "too many requests", "capacity", "exceeded the limit")
+
+
+class RangeRejected(TransientSourceError):
+    """The provider refused an eth_getLogs range; the caller splits it."""
+
+
+def classify_rpc_error(error: Any, source: str) -> TransientSourceError | PermanentSourceError:
+    """A JSON-RPC ``error`` member -> the exception to raise (pure)."""
+    if not isinstance(error, dict):
+        return ParseError(f"malformed JSON-RPC error {str(error)[:80]!r}", source=source)
+    code = error.get("code")
+    code = code if isinstance(code, int) and not isinstance(code, bool) else None
+    message = str(error.get("message", ""))[:200]
+    low = message.lower()
+    if code in RANGE_CODES or any(w in low for w in RANGE_WORDS):
+        return RangeRejected(f"range rejected ({code}): {message}", source=source, kind="error")
+    if code in (429, -32029) or any(w in low for w in THROTTLE_WORDS):
+        return TransientSourceError(f"throttled ({code}): {message}", source=source, kind="throttled")
+    if code in (-32603, -32000):  # internal / server errors: header not found, timeouts
+        return TransientSourceError(f"server error ({code}): {message}", source=source)
+    return PermanentSourceError(f"JSON-RPC error ({code}): {message}", source=source)
+
+
+def build_provider(url: str, session: Any, connect_timeout: float, read_timeout: float) -> Any:
+    """A web3 HTTPProvider on our session, without web3's own retries (we retry with a deadline)."""
+    from web3 import HTTPProvider
+
+    return HTTPProvider(
+        url,
+        request_kwargs={"timeout": (connect_timeout, read_timeout)},
+        session=session,
+        exception_retry_configuration=None,
+    )
+
+
+class Rpc:
+    """``call(method, params)`` -> the ``result`` member, with retries inside a deadline."""
+
+    def __init__(
+        self,
+        provider: Any,
+        *,
+        source: str,
+        chain: str,
+        limiter: Any = None,
+        redactor: Callable[[object], str] = str,
+        health: Any = None,
+        max_retries: int = 3,
+        deadline_s: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        now: Callable[[], datetime] | None = None,
+    ):
+        self.provider = getattr(provider, "provider", provider)  # a Web3 or a provider
+        self.source = source
+        self.chain = chain
+        self.limiter = limiter
+        self.redact = redactor
+        self.health = health
+        self.max_retries = max_retries
+        self.deadline_s = deadline_s
+        self._clock = clock
+        self._sleep = sleep
+        self._now = now
+        self.deadline = clock() + deadline_s
+        self.calls = 0
+
+    def restart_deadline(self) -> None:
+        self.deadline = self._clock() + self.deadline_s
+
+    def call(self, method: str, params: list[Any], *, token: str = "*") -> Any:
+        import requests
+
+        attempt = 0
+        while True:
+            attempt += 1
+            if self._clock() > self.deadline:
+                raise TransientSourceError(f"{self.chain}: RPC deadline of {self.deadline_s:.0f}s passed",
+                                           source=self.source, kind="timeout")
+            if self.limiter is not None:
+                self.limiter.acquire()
+            self.calls += 1
+            try:
+                try:
+                    response = self.provider.make_request(method, params)
+                except requests.Timeout:
+                    raise TransientSourceError(f"{method} timed out", source=self.source, kind="timeout") from None
+                except requests.HTTPError as exc:
+                    status = exc.response.status_code if exc.response is not None else None
+                    kind = "throttled" if status == 429 else "error"
+                    err = TransientSourceError if status in (408, 429) or (status or 500) >= 500 else PermanentSourceError
+                    raise err(f"{method}: HTTP {status}", source=self.source, status=status, kind=kind) from None
+                except requests.RequestException as exc:
+                    raise TransientSourceError(f"{method}: {type(exc).__name__}: {self.redact(exc)[:120]}",
+                                               source=self.source) from None
+                except ValueError as exc:  # body was not JSON
+                    raise ParseError(f"{method}: response is not JSON ({str(exc)[:60]})", source=self.source) from None
+                if not isinstance(response, dict):
+                    raise ParseError(f"{method}: response is not a JSON-RPC object", source=self.source)
+                if response.get("error") is not None:
+                    raise classify_rpc_error(response["error"], self.source)
+                if "result" not in response:
+                    raise ParseError(f"{method}: response has neither result nor error", source=self.source)
+                return response["result"]
+            except RangeRejected:
+                raise
+            except (TransientSourceError, PermanentSourceError) as exc:
+                self._record(token, method, exc)
+                if not exc.transient or attempt > self.max_retries:
+                    raise
+                delay = min(10.0, 0.25 * 2 ** (attempt - 1)) * (0.5 + random.random() / 2)
+                if self._clock() + delay > self.deadline:
+                    raise
+                log.info("%s/%s: %s; retrying in %.2fs", self.source, self.chain, self.redact(exc), delay)
+                self._sleep(delay)
+
+    def _record(self, token: str, method: str, exc: Any) -> None:
+        if self.health is None or self._now is None:
+            return
+        now = self._now()
+        self.health.add(PollRun(self.source, token, now, now, exc.kind, http_status=exc.status,
+                                error_class=type(exc).__name__, message=self.redact(exc)[:500],
+                                endpoint=f"{self.chain}:{method}"))
