@@ -1,0 +1,203 @@
+"""What differs between venues: which markets to load, page sizes, how open interest is reported,
+and the documented public endpoints ccxt has no unified method for (called through ccxt's implicit
+API so they share the venue's session, limiter, URL rewrite and error mapping)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from monitor import model as m
+from monitor.model import Event
+from monitor.sources import venue_parsers as vp
+from monitor.timeutil import from_epoch
+
+Extra = Callable[[Any, dict[str, Any], str, int, int], list[vp.Record]]
+DAY_MS = 86_400_000
+
+
+@dataclass(frozen=True)
+class VenueSpec:
+    perp_type: str  # ccxt fetchMarkets type holding USDT perps
+    limits: dict[str, int]  # rows per request: ohlcv, funding, oi, lsr
+    oi: str = "history"  # history | snapshot | extra (an extra fetcher delivers OI)
+    lsr: bool = True  # use the unified long/short account ratio when has[] says so
+    extras: tuple[Extra, ...] = ()
+    unsupported: dict[str, str] = field(default_factory=dict)  # metric -> why
+    history_depth_ms: int | None = None  # venue keeps stats this far back only
+    market_options: dict[str, Any] = field(default_factory=dict)
+    volume_in_contracts: bool = False  # ccxt OHLCV volume counts contracts, not coins (Gate futures 'v')
+    oi_in_contracts: bool = False  # ccxt openInterestAmount counts contracts (OKX rubik 'oi')
+    spot_daily: Extra | None = None  # spot candles when the unified call cannot reach spot
+
+
+# ------------------------------------------------------------------ binance
+
+
+def binance_top_and_taker(src: Any, market: dict[str, Any], token: str, since_ms: int, until_ms: int) -> list:
+    since_ms = max(since_ms, src.now_ms() - 29 * DAY_MS)  # /futures/data keeps 30 days
+    ex, out = src.exchange, []
+    for method, fld, metric in (
+        ("fapidata_get_toplongshortpositionratio", "longShortRatio", m.TOP_TRADER_POSITION_RATIO),
+        ("fapidata_get_takerlongshortratio", "buySellRatio", m.TAKER_BUY_SELL_RATIO),
+    ):
+        def page(cursor: int, method: str = method) -> Any:
+            return getattr(ex, method)({"symbol": market["id"], "period": "1h", "startTime": cursor, "limit": 500})
+
+        for rows in src.raw_pages(method, page, since_ms, until_ms, 500, lambda r: r.get("timestamp")):
+            out += vp.ratio_records(rows, src.name, token, field=fld, metric=metric, what=method)
+    return out
+
+
+def binance_spot_daily(src: Any, market: dict[str, Any], token: str, since_ms: int, until_ms: int) -> list:
+    """binanceusdm maps ``AIA/USDT`` to the perp, so spot klines go through the implicit spot API."""
+    ex, out = src.exchange, []
+
+    def page(cursor: int) -> Any:
+        return ex.public_get_klines({"symbol": market["id"], "interval": "1d", "startTime": cursor, "limit": 1000})
+
+    for rows in src.raw_pages("spot klines", page, since_ms, until_ms, 1000, lambda r: r[0]):
+        out += [r for r in vp.candle_records(rows, src.name, token, close_metric="_spot_close",
+                                             volume_metric=m.SPOT_VOLUME_USD, tf_ms=DAY_MS, now_ms=until_ms)
+                if r[3] == m.SPOT_VOLUME_USD]
+    return out
+
+
+# ------------------------------------------------------------------ okx
+
+
+def okx_liquidations(src: Any, market: dict[str, Any], token: str, since_ms: int, until_ms: int) -> list:
+    ex, groups, after = src.exchange, [], None
+    since_ms = since_ms // vp.HOUR_MS * vp.HOUR_MS  # whole hours only: a partial bucket would overwrite a full one
+    family = (market.get("info") or {}).get("instFamily") or f"{market['base']}-{market['quote']}"
+    ct_val = float(market.get("contractSize") or 1.0)
+    for _ in range(src.max_pages):  # newest-first pages, older with `after`
+        params = {"instType": "SWAP", "instFamily": family, "state": "filled", "limit": 100}
+        if after is not None:
+            params["after"] = after
+        body = src.call("liquidation-orders", implicit, ex, "public_get_public_liquidation_orders",
+                        "public/liquidation-orders", ["public"], params)
+        page = body.get("data") if isinstance(body, dict) else None
+        _, oldest = vp.okx_liquidation_records(page, src.name, token, ct_val=ct_val, since_ms=since_ms)
+        groups += page
+        if oldest is None or oldest < since_ms or after == oldest:
+            break
+        after = oldest
+    records, _ = vp.okx_liquidation_records(groups, src.name, token, ct_val=ct_val, since_ms=since_ms)
+    return records
+
+
+def okx_rubik(src: Any, market: dict[str, Any], token: str, since_ms: int, until_ms: int) -> list:
+    ex, out = src.exchange, []
+    params = {"instId": market["id"], "period": "1H", "begin": since_ms, "end": until_ms, "limit": 100}
+    body = src.call("top-trader ratio",
+                    ex.public_get_rubik_stat_contracts_long_short_position_ratio_contract_top_trader, dict(params))
+    out += vp.okx_pair_records(_okx_data(body), src.name, token, metric=m.TOP_TRADER_POSITION_RATIO,
+                               what="top-trader position ratio")
+    body = src.call("taker volume", ex.public_get_rubik_stat_taker_volume_contract, dict(params))
+    out += vp.okx_taker_records(_okx_data(body), src.name, token)
+    return [r for r in out if r[0] >= since_ms]
+
+
+def implicit(ex: Any, method: str, path: str, api: Any, params: dict[str, Any]) -> Any:
+    """ccxt's implicit method, or its generic request() where a ccxt release dropped the endpoint
+    (4.5.x has no OKX liquidation-orders method); both go through sign() and our fetch wrapper."""
+    fn = getattr(ex, method, None)
+    return fn(params) if fn is not None else ex.request(path, api, "GET", params)
+
+
+def _okx_data(body: Any) -> Any:
+    return body.get("data") if isinstance(body, dict) else body
+
+
+# ------------------------------------------------------------------ gate
+
+
+def gate_contract_stats(src: Any, market: dict[str, Any], token: str, since_ms: int, until_ms: int) -> list:
+    ex, out = src.exchange, []
+    quanto = float(market.get("contractSize") or 1.0)
+    settle = (market.get("settleId") or "usdt").lower()
+
+    def page(cursor: int) -> Any:
+        return ex.public_futures_get_settle_contract_stats(
+            {"settle": settle, "contract": market["id"], "from": cursor // 1000, "interval": "1h", "limit": 100})
+
+    for rows in src.raw_pages("contract_stats", page, since_ms, until_ms, 100, lambda r: r.get("time")):
+        out += vp.gate_stats_records(rows, src.name, token, quanto=quanto)
+    return out
+
+
+NO_LIQ = "no public liquidation history"
+SPECS: dict[str, VenueSpec] = {
+    "binance": VenueSpec(
+        "linear", {"ohlcv": 1000, "funding": 1000, "oi": 500, "lsr": 500},
+        extras=(binance_top_and_taker,), history_depth_ms=29 * DAY_MS, spot_daily=binance_spot_daily,
+        unsupported={
+            m.LIQ_LONG_USD: "binance: no public liquidation history (allForceOrders retired 2021-04-27; "
+                            "forceOrders is USER_DATA; the websocket sends one order per second)",
+        },
+    ),
+    "bybit": VenueSpec(
+        "linear", {"ohlcv": 1000, "funding": 200, "oi": 200, "lsr": 500},
+        unsupported={m.LIQ_LONG_USD: f"bybit: {NO_LIQ} (websocket only)",
+                     m.TOP_TRADER_POSITION_RATIO: "bybit: no top-trader ratio endpoint",
+                     m.TAKER_BUY_SELL_RATIO: "bybit: no taker buy/sell ratio endpoint"},
+    ),
+    "okx": VenueSpec(
+        "swap", {"ohlcv": 100, "funding": 100, "oi": 100, "lsr": 100},
+        extras=(okx_liquidations, okx_rubik), oi_in_contracts=True,
+    ),
+    "gate": VenueSpec(
+        "swap", {"ohlcv": 1000, "funding": 1000, "oi": 100, "lsr": 100}, oi="extra", lsr=False,
+        extras=(gate_contract_stats,), volume_in_contracts=True,
+        market_options={"swap": {"fetchMarkets": {"settlementCurrencies": ["usdt"]}}},
+    ),
+    "bitget": VenueSpec(
+        "swap", {"ohlcv": 200, "funding": 100, "oi": 100, "lsr": 100}, oi="snapshot",
+        unsupported={m.LIQ_LONG_USD: f"bitget: {NO_LIQ}",
+                     m.TOP_TRADER_POSITION_RATIO: "bitget: not fetched",
+                     m.TAKER_BUY_SELL_RATIO: "bitget: not fetched"},
+    ),
+    "hyperliquid": VenueSpec(
+        "swap", {"ohlcv": 500, "funding": 500, "oi": 100, "lsr": 100}, oi="snapshot", lsr=False,
+        unsupported={m.LIQ_LONG_USD: f"hyperliquid: {NO_LIQ}",
+                     m.LONG_SHORT_ACCOUNT_RATIO: "hyperliquid: no long/short statistics",
+                     m.TOP_TRADER_POSITION_RATIO: "hyperliquid: no top-trader statistics",
+                     m.TAKER_BUY_SELL_RATIO: "hyperliquid: no taker statistics"},
+    ),
+}
+
+
+def market_events(venue: str, market: dict[str, Any], token: str, now_ms: int) -> list[Event]:
+    """Delisting notices from the market itself: ccxt ``active`` False, Gate ``in_delisting`` /
+    ``delisting_time`` (announced) and ``delisted_time`` (settled). The tx_hash is stable per market so a
+    re-poll does not duplicate it."""
+    info = market.get("info") if isinstance(market.get("info"), dict) else {}
+    delisting, delisted = _positive_int(info.get("delisting_time")), _positive_int(info.get("delisted_time"))
+    now_s = now_ms // 1000
+    if delisted and delisted <= now_s:
+        kind, ts = "perp_settled", delisted
+    elif market.get("active") is False or info.get("in_delisting") is True:
+        kind, ts = "perp_delisted", delisting or now_s // 3600 * 3600
+    else:
+        return []
+    return [Event(ts=from_epoch(ts), token=token, chain=f"exchange:{venue}", kind=kind, address=market["symbol"],
+                  tx_hash=f"{kind}:{venue}:{market['symbol']}", log_index=-1,
+                  detail={"symbol": market["symbol"], "market_id": market.get("id")}, source=venue)]
+
+
+def _positive_int(value: Any) -> int | None:
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        return None
+    return number if number > 0 else None
+
+
+def spec_for(name: str, ccxt_id: str) -> VenueSpec:
+    """By source name, else by ccxt id (a renamed source keeps its venue's rules)."""
+    if name in SPECS:
+        return SPECS[name]
+    base = "binance" if ccxt_id.startswith("binance") else ccxt_id
+    return SPECS.get(base, VenueSpec("swap", {"ohlcv": 200, "funding": 100, "oi": 100, "lsr": 100}))
