@@ -215,10 +215,12 @@ class ChainWatch(Strict):
     @field_validator("token_address", "proxies", "deployers", "owned")
     @classmethod
     def _addresses(cls, v: Any) -> Any:
-        for addr in [v] if isinstance(v, str) else (v or []):
+        if v is None:
+            return None
+        for addr in [v] if isinstance(v, str) else v:
             if not _ADDRESS.match(addr):
                 raise ValueError(f"{addr!r} is not a 0x-prefixed 20-byte hex address")
-        return v.lower() if isinstance(v, str) else [a.lower() for a in v or []]
+        return v.lower() if isinstance(v, str) else [a.lower() for a in v]
 
 
 class Migration(Strict):

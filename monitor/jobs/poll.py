@@ -64,7 +64,9 @@ def _poll_one(app, name, source, token_cfg, since, until, progress) -> PollOutco
     start = since
     if start is None:
         cursor = app.store.latest_ts(symbol, name)
-        start = cursor - parse_duration(cfg.overlap) if cursor else until - DEFAULT_LOOKBACK
+        # a recording knows the window it covers (ReplayApp.default_since); otherwise the last 30 days
+        first = getattr(app, "default_since", None) or until - DEFAULT_LOOKBACK
+        start = cursor - parse_duration(cfg.overlap) if cursor else first
     started = app.now()
     outcome: PollOutcome
     try:
