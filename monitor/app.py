@@ -52,6 +52,13 @@ class RedactingFilter(logging.Filter):
         return True
 
 
+def install_log_redaction(redactor: Redactor) -> None:
+    """Scrub this App's secrets from every record the root handlers emit (idempotent)."""
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, RedactingFilter) and f.redactor is redactor for f in handler.filters):
+            handler.addFilter(RedactingFilter(redactor))
+
+
 class App:
     def __init__(
         self,
@@ -67,9 +74,9 @@ class App:
         self.config = config
         self.secrets = secrets or Secrets()
         self.redactor = Redactor(self.secrets.values(config))
-        self.health = HealthLog()
-        self.limiters = Limiters()
         self.now = now
+        self.health = HealthLog(now=now)
+        self.limiters = Limiters()
         self.factories = dict(factories or {})
         self.cache_dir = cache_dir or Path(".divmon-cache")
         self._session_factory = session_factory

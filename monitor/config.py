@@ -6,23 +6,21 @@ Secrets never live in the file: a source names the env var that holds its key (`
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import urlsplit
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
+from monitor import netpolicy
 from monitor.errors import ConfigError
 
 ENV_CONFIG = "DIVMON_CONFIG"
 _ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
 _ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
-_METADATA_HOSTS = {"metadata.google.internal", "metadata", "instance-data"}
 
 
 class Strict(BaseModel):
@@ -471,31 +469,9 @@ class Config(Strict):
 
 
 def url_problem(url: str, network: NetworkConfig) -> str | None:
-    """Why a base URL is refused, or None. Blocks file://, link-local/metadata and private hosts."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https"):
-        return f"scheme {parts.scheme or '(none)'!r} is not allowed (use https)"
-    host = (parts.hostname or "").lower()
-    if not host:
-        return "has no host"
-    if host in _METADATA_HOSTS:
-        return f"host {host} is a cloud metadata service"
-    loopback = host == "localhost"
-    try:
-        ip = ipaddress.ip_address(host)
-    except ValueError:
-        ip = None
-    if ip is not None:
-        if ip.is_link_local or str(ip) == "169.254.169.254":
-            return f"link-local address {host} is not allowed"
-        loopback = ip.is_loopback
-        if not loopback and (ip.is_private or ip.is_unspecified or ip.is_multicast or ip.is_reserved):
-            return f"private or reserved address {host} is not allowed"
-    if loopback:
-        return None if network.allow_loopback else "loopback is allowed only with network.allow_loopback: true"
-    if parts.scheme == "http" and not network.allow_plain_http:
-        return "plain http is not allowed (use https, or set network.allow_plain_http)"
-    return None
+    """Why a base URL is refused under this network policy, or None (see monitor.netpolicy)."""
+    return netpolicy.url_problem(url, allow_loopback=network.allow_loopback,
+                                 allow_plain_http=network.allow_plain_http)
 
 
 # ---------------------------------------------------------------- loading

@@ -15,7 +15,7 @@ def load_app(args: argparse.Namespace, **kwargs: Any):  # noqa: ANN201
     Under --replay the config defaults to the recording's own config.yaml (what the poll ran with) and
     the database to DIR/replay.db, so a replay never writes into the live database by accident.
     """
-    from monitor.app import App
+    from monitor.app import App, install_log_redaction
 
     replay = getattr(args, "replay", None)
     config_path = args.config
@@ -30,5 +30,8 @@ def load_app(args: argparse.Namespace, **kwargs: Any):  # noqa: ANN201
     if replay:
         from monitor.demo.replay import replay_app
 
-        return replay_app(config, replay, **kwargs)
-    return App(config, **kwargs)
+        app = replay_app(config, replay, **kwargs)
+    else:
+        app = App(config, **kwargs)
+    install_log_redaction(app.redactor)
+    return app

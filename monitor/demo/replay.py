@@ -14,7 +14,6 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable, Mapping
-from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -24,8 +23,6 @@ from monitor.app import App
 from monitor.config import Config, Secrets, parse_config
 from monitor.demo.recording import SourceRecording, read_manifest
 from monitor.demo.server import ReplayServer, start_all, stop_all
-from monitor.model import PollRun
-from monitor.sources.http import HealthLog
 from monitor.timeutil import to_utc
 
 log = logging.getLogger(__name__)
@@ -39,27 +36,12 @@ FAST = {"rate_limit_per_s": 1000.0, "burst": 1000}
 FAST_EXTRA = {"dune": {"poll_every_s": 0.01}, "github": {"stats_wait_s": 0.0}}
 
 
-class FrozenHealthLog(HealthLog):
-    """Stamps every request-health row with the replay clock: a replayed poll happened at the
-    recording's time, so its health rows (and the report built from them) do not depend on when the
-    replay ran. (HttpClient stamps rows with the wall clock.)"""
-
-    def __init__(self, now: Callable[[], datetime]):
-        super().__init__()
-        self._now = now
-
-    def add(self, run: PollRun) -> None:
-        at = self._now()
-        super().add(replace(run, started_at=at, finished_at=at))
-
-
 class ReplayApp(App):
     """An App plus the replay servers it owns; ``close()`` stops them."""
 
     def __init__(self, config: Config, *, servers: Mapping[str, ReplayServer], manifest: dict[str, Any],
                  temp_dirs: list[Path] | None = None, **kwargs: Any):
         super().__init__(config, **kwargs)
-        self.health = FrozenHealthLog(self.now)
         self.servers = dict(servers)
         self.manifest = manifest
         self.replay_time = to_utc(manifest["time"])

@@ -50,7 +50,7 @@ def to_float(value: Any, what: str, *, source: str = "", allow_negative: bool = 
         raise ParseError(f"{what}: expected a number, got {value!r}", source=source)
     try:
         number = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: ints beyond the float range
         raise ParseError(f"{what}: expected a number, got {str(value)[:40]!r}", source=source) from None
     if not math.isfinite(number):
         raise ParseError(f"{what}: non-finite number {str(value)[:40]!r}", source=source)

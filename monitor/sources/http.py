@@ -11,8 +11,10 @@ import json
 import logging
 import random
 import re
+import socket
 import threading
 import time
+import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -20,14 +22,19 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import requests
+import urllib3
+from requests.adapters import HTTPAdapter
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
+from monitor import netpolicy
 from monitor.errors import ParseError, PermanentSourceError, SourceError, TransientSourceError
 from monitor.model import PollRun
 from monitor.sources.ratelimit import RateLimiter
-from monitor.sources.redact import Redactor
+from monitor.sources.redact import Redactor, install_library_log_filter
 from monitor.timeutil import parse_retry_after
 
 log = logging.getLogger(__name__)
+install_library_log_filter()  # urllib3 logs every request line, query string (apikey=...) included
 
 _BAN_UNTIL = re.compile(r"banned until (\d{12,14})")
 _THROTTLE_WORDS = ("too many", "too frequent", "rate limit", "ratelimit")
@@ -36,9 +43,10 @@ _THROTTLE_WORDS = ("too many", "too frequent", "rate limit", "ratelimit")
 class HealthLog:
     """Collects PollRun rows from clients; jobs drain it into the store with the fetched data."""
 
-    def __init__(self) -> None:
+    def __init__(self, now: Callable[[], datetime] | None = None) -> None:
         self._lock = threading.Lock()
         self._runs: list[PollRun] = []
+        self.now = now or (lambda: datetime.now(UTC))  # the App's clock, frozen under replay
 
     def add(self, run: PollRun) -> None:
         with self._lock:
@@ -62,22 +70,93 @@ class Response:
     headers: Mapping[str, str]
     body: bytes
     url: str  # redacted
+    redact: Callable[[str], str] | None = None  # applied to parse-error snippets (upstreams echo keys)
 
     def json(self) -> Any:
-        return parse_json(self.body, source=self.url)
+        return parse_json(self.body, source=self.url, redact=self.redact)
+
+
+# ---------------------------------------------------------------- whole-request deadline
+# A per-read timeout cannot stop a server that sends one byte a second. Pools mounted by HttpClient
+# remember which connection each thread is using, so a watchdog can shut its socket at the deadline.
+_ACTIVE_CONN: weakref.WeakValueDictionary[int, Any] = weakref.WeakValueDictionary()
+
+
+class _TrackingHTTPPool(HTTPConnectionPool):
+    def _get_conn(self, timeout: float | None = None) -> Any:
+        conn = super()._get_conn(timeout)
+        _ACTIVE_CONN[threading.get_ident()] = conn
+        return conn
+
+
+class _TrackingHTTPSPool(HTTPSConnectionPool):
+    def _get_conn(self, timeout: float | None = None) -> Any:
+        conn = super()._get_conn(timeout)
+        _ACTIVE_CONN[threading.get_ident()] = conn
+        return conn
+
+
+class DeadlineAdapter(HTTPAdapter):
+    """An HTTPAdapter whose connections a _Watchdog can cut."""
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {"http": _TrackingHTTPPool, "https": _TrackingHTTPSPool}
+
+
+class _Watchdog:
+    """Shuts down the calling thread's connection if the call outlives ``seconds``."""
+
+    def __init__(self, seconds: float):
+        self.fired = False
+        self._tid = threading.get_ident()
+        self._lock = threading.Lock()
+        self._done = False
+        self._timer = threading.Timer(max(0.0, seconds), self._fire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def _fire(self) -> None:
+        with self._lock:
+            if self._done:
+                return
+            self.fired = True
+            conn = _ACTIVE_CONN.get(self._tid)
+        sock = getattr(conn, "sock", None)
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def cancel(self) -> None:
+        with self._lock:
+            self._done = True
+        self._timer.cancel()
 
 
 def _reject_constant(name: str) -> float:
     raise ValueError(f"non-finite number {name}")
 
 
-def parse_json(body: bytes, *, source: str = "") -> Any:
+def parse_json(body: bytes, *, source: str = "", redact: Callable[[str], str] | None = None) -> Any:
     """Strict JSON: NaN/Infinity and overflowing numbers (1e309) are parse errors, not floats."""
     try:
-        value = json.loads(body, parse_constant=_reject_constant, parse_float=_finite_float)
+        return json.loads(body, parse_constant=_reject_constant, parse_float=_finite_float, parse_int=_float_sized_int)
     except (ValueError, UnicodeDecodeError) as exc:
-        raise ParseError(f"body is not valid JSON ({str(exc)[:80]}): {snippet(body)!r}", source=source) from None
-    return value
+        problem = str(exc)[:80]
+    text = snippet(body)
+    if redact is not None:
+        text = redact(text)
+    # raised outside the except block: no __context__ carrying the raw body
+    raise ParseError(f"body is not valid JSON ({problem}): {text!r}", source=source)
+
+
+def _float_sized_int(text: str) -> int:
+    # an integer no float can hold (float() would raise OverflowError downstream) is out of range too
+    if len(text.lstrip("-")) > 308:
+        raise ValueError(f"number out of range: {text[:20]}...")
+    return int(text)
 
 
 def _finite_float(text: str) -> float:
@@ -85,6 +164,11 @@ def _finite_float(text: str) -> float:
     if value in (float("inf"), float("-inf")):
         raise ValueError(f"number out of range: {text[:20]}")
     return value
+
+
+def host_problem(host: str) -> str | None:
+    """Last line of defence behind the config check (loopback and private hosts were the config's call)."""
+    return netpolicy.host_problem(host, allow_loopback=True, allow_private=True)
 
 
 def snippet(body: bytes, n: int = 120) -> str:
@@ -122,6 +206,7 @@ class HttpClient:
         self.base_url = base_url.rstrip("/") + "/"
         self._host = urlsplit(self.base_url).netloc
         self.session = session or requests.Session()
+        self._mount_deadline_adapter()
         self.limiter = limiter or RateLimiter(1000.0)
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
@@ -182,7 +267,7 @@ class HttpClient:
         while True:
             attempt += 1
             self._wait_for_slot(deadline, token, endpoint)
-            started = datetime.now(UTC)
+            started = self.health.now()
             t0 = self._clock()
             try:
                 resp = self._send(method, url, params, json_body, headers, deadline)
@@ -194,7 +279,7 @@ class HttpClient:
                 delay = self._backoff(attempt, exc.retry_after)
                 if self._clock() + delay >= deadline:
                     raise
-                log.info("%s: %s; retrying in %.1fs", self.name, exc, delay)
+                log.info("%s; retrying in %.1fs", exc, delay)  # exc names the source
                 if exc.retry_after is None:
                     self._sleep(delay)
                 continue
@@ -203,10 +288,22 @@ class HttpClient:
 
     # ------------------------------------------------------------ internals
 
+    def _mount_deadline_adapter(self) -> None:
+        """Give a plain requests session the adapter the deadline watchdog needs (custom ones are kept)."""
+        if not isinstance(self.session, requests.Session):
+            return
+        prefix = "{0.scheme}://{0.netloc}/".format(urlsplit(self.base_url))
+        current = self.session.get_adapter(self.base_url)
+        if type(current) is HTTPAdapter:
+            self.session.mount(prefix, DeadlineAdapter(max_retries=current.max_retries))
+
     def _url(self, path: str) -> str:
         url = urljoin(self.base_url, path.lstrip("/")) if not path.startswith("http") else path
         if urlsplit(url).netloc != self._host:
             raise PermanentSourceError(f"refusing request to another host than {self._host}", source=self.name)
+        problem = host_problem(urlsplit(url).hostname or "")
+        if problem:
+            raise PermanentSourceError(f"refusing request: {problem}", source=self.name)
         return url
 
     def _wait_for_slot(self, deadline: float, token: str, endpoint: str) -> None:
@@ -223,6 +320,12 @@ class HttpClient:
     def _send(self, method, url, params, json_body, headers, deadline) -> Response:  # noqa: ANN001
         remaining = deadline - self._clock()
         safe_url = self.redact(url)
+        if remaining <= 0:
+            raise TransientSourceError("whole-request deadline passed", source=self.name, kind="timeout")
+        watchdog = _Watchdog(remaining)
+        failure: SourceError | None = None
+        raw = None
+        chunks: list[bytes] = []
         try:
             raw = self.session.request(
                 method,
@@ -234,38 +337,51 @@ class HttpClient:
                 stream=True,
                 allow_redirects=False,
             )
-        except requests.Timeout as exc:
-            raise TransientSourceError(f"timed out ({type(exc).__name__})", source=self.name, kind="timeout") from None
-        except requests.RequestException as exc:
-            raise TransientSourceError(
-                f"connection failed: {type(exc).__name__}: {self.redact(str(exc))[:160]}", source=self.name
-            ) from None
-        try:
-            declared = int(raw.headers.get("Content-Length") or 0)
-            if declared > self.max_body_bytes:
+            self._read_body(raw, chunks, deadline, watchdog)
+        except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
+            # built here, raised below: the foreign exception (its text holds the full URL) is not chained
+            failure = self._transport_error(exc, raw)
+        finally:
+            watchdog.cancel()
+            if raw is not None:
+                raw.close()
+        if watchdog.fired:
+            raise TransientSourceError("whole-request deadline passed", source=self.name, kind="timeout",
+                                       status=raw.status_code if raw is not None else None)
+        if failure is not None:
+            raise failure
+        assert raw is not None
+        return Response(raw.status_code, dict(raw.headers), b"".join(chunks), safe_url, self.redact)
+
+    def _read_body(self, raw: requests.Response, chunks: list[bytes], deadline: float, watchdog: _Watchdog) -> None:
+        declared = int(raw.headers.get("Content-Length") or 0)
+        if declared > self.max_body_bytes:
+            raise PermanentSourceError(
+                f"body of {declared} bytes exceeds the cap of {self.max_body_bytes}", source=self.name,
+                status=raw.status_code, kind="parse",
+            )
+        size = 0
+        for chunk in raw.iter_content(chunk_size=65536):
+            size += len(chunk)
+            if size > self.max_body_bytes:
                 raise PermanentSourceError(
-                    f"body of {declared} bytes exceeds the cap of {self.max_body_bytes}", source=self.name,
+                    f"body exceeds the cap of {self.max_body_bytes} bytes", source=self.name,
                     status=raw.status_code, kind="parse",
                 )
-            chunks, size = [], 0
-            for chunk in raw.iter_content(chunk_size=65536):
-                size += len(chunk)
-                if size > self.max_body_bytes:
-                    raise PermanentSourceError(
-                        f"body exceeds the cap of {self.max_body_bytes} bytes", source=self.name,
-                        status=raw.status_code, kind="parse",
-                    )
-                if self._clock() > deadline:
-                    raise TransientSourceError("whole-request deadline passed while reading", source=self.name,
-                                               kind="timeout")
-                chunks.append(chunk)
-        except requests.RequestException as exc:
-            raise TransientSourceError(
-                f"body incomplete: {type(exc).__name__}", source=self.name, status=raw.status_code
-            ) from None
-        finally:
-            raw.close()
-        return Response(raw.status_code, dict(raw.headers), b"".join(chunks), safe_url)
+            if watchdog.fired or self._clock() > deadline:
+                raise TransientSourceError("whole-request deadline passed while reading", source=self.name,
+                                           kind="timeout")
+            chunks.append(chunk)
+
+    def _transport_error(self, exc: BaseException, raw: requests.Response | None) -> SourceError:
+        if isinstance(exc, requests.Timeout):
+            return TransientSourceError(f"timed out ({type(exc).__name__})", source=self.name, kind="timeout")
+        if raw is not None:
+            return TransientSourceError(f"body incomplete: {type(exc).__name__}", source=self.name,
+                                        status=raw.status_code)
+        return TransientSourceError(
+            f"connection failed: {type(exc).__name__}: {self.redact(str(exc))[:160]}", source=self.name
+        )
 
     def _check(self, resp: Response, ok_statuses: tuple[int, ...]) -> None:
         status, body = resp.status, resp.body
@@ -274,11 +390,7 @@ class HttpClient:
         if status in ok_statuses and not html:
             return
         text = snippet(body)
-        if html:
-            raise TransientSourceError(
-                f"upstream unavailable: HTTP {status} with an HTML page ({self.redact(text)[:80]!r})",
-                source=self.name, status=status, kind="error",
-            )
+        # throttling first: a CDN's 429 page is HTML too, and its Retry-After still binds
         if status in (418, 429) or (status == 403 and any(w in text.lower() for w in _THROTTLE_WORDS)):
             retry_after = parse_retry_after(resp.headers.get("Retry-After"))
             ban = _BAN_UNTIL.search(text)
@@ -293,6 +405,11 @@ class HttpClient:
                 f"HTTP {status} ({kind}); no request for {retry_after:.0f}s", source=self.name, status=status,
                 retry_after=retry_after, kind=kind,
             )
+        if html:
+            raise TransientSourceError(
+                f"upstream unavailable: HTTP {status} with an HTML page ({self.redact(text)[:80]!r})",
+                source=self.name, status=status, kind="error", retry_after=self._server_retry_after(resp),
+            )
         if status in (401, 403):
             hint = f"check the key in environment variable {self.key_env}" if self.key_env else "access denied"
             raise PermanentSourceError(f"HTTP {status}: {hint}", source=self.name, status=status, kind="auth")
@@ -302,8 +419,18 @@ class HttpClient:
                 source=self.name, status=status,
             )
         if status == 408 or status >= 500:
-            raise TransientSourceError(f"HTTP {status}: {self.redact(text)[:80]!r}", source=self.name, status=status)
+            raise TransientSourceError(f"HTTP {status}: {self.redact(text)[:80]!r}", source=self.name, status=status,
+                                       retry_after=self._server_retry_after(resp))
         raise PermanentSourceError(f"HTTP {status}: {self.redact(text)[:160]!r}", source=self.name, status=status)
+
+    def _server_retry_after(self, resp: Response) -> float | None:
+        """A 503's Retry-After binds like a 429's: the host gets no request before it (capped)."""
+        retry_after = parse_retry_after(resp.headers.get("Retry-After"))
+        if retry_after is None:
+            return None
+        retry_after = min(retry_after, self.max_retry_after_s)
+        self.limiter.block_for(retry_after)
+        return retry_after
 
     def _backoff(self, attempt: int, retry_after: float | None) -> float:
         if retry_after is not None:
@@ -313,7 +440,7 @@ class HttpClient:
     def _record(self, token, endpoint, started, t0, status, http_status, error_class, message) -> None:  # noqa: ANN001
         self.health.add(
             PollRun(
-                source=self.name, token=token, started_at=started, finished_at=datetime.now(UTC),
+                source=self.name, token=token, started_at=started, finished_at=self.health.now(),
                 status=status, http_status=http_status, error_class=error_class,
                 message=self.redact(message)[:500] if message else None,
                 latency_ms=(self._clock() - t0) * 1000, rows=0, endpoint=endpoint,

@@ -89,6 +89,16 @@ def is_locked(exc: BaseException) -> bool:
     return isinstance(orig, sqlite3.OperationalError) and any(s in str(orig).lower() for s in _LOCKED)
 
 
+# what the user can do about the common SQLite failures (the driver's text alone does not say)
+_HINTS = (
+    ("disk is full", "free disk space; nothing of this write was kept"),
+    ("readonly database", "the database file or its directory is read-only; nothing of this write was kept"),
+    ("disk i/o error", "the disk reported an I/O error; nothing of this write was kept"),
+    ("malformed", "the database file is damaged; restore it from a backup (it was not modified)"),
+    ("file is not a database", "the file is not a SQLite database; point storage.url elsewhere"),
+)
+
+
 @contextlib.contextmanager
 def translate(action: str) -> Iterator[None]:
     try:
@@ -97,18 +107,31 @@ def translate(action: str) -> Iterator[None]:
         raise
     except (DBAPIError, SQLAlchemyError, sqlite3.Error) as exc:
         orig = getattr(exc, "orig", None) or exc
-        raise StoreError(f"{action} failed: {type(orig).__name__}: {str(orig).splitlines()[0][:300]}") from exc
+        text = (str(orig).splitlines() or [""])[0][:300]
+        hint = next((h for needle, h in _HINTS if needle in text.lower()), None)
+        message = f"{action} failed: {type(orig).__name__}: {text}" + (f" ({hint})" if hint else "")
+        raise StoreError(message) from exc
 
 
-def retry_locked(fn, *, attempts: int = 8, base_delay: float = 0.05):  # noqa: ANN001, ANN201
-    """Run fn(); on 'database is locked' (busy timeout already spent) back off and run it again."""
-    for attempt in range(attempts):
+def retry_locked(fn, *, attempts: int = 8, base_delay: float = 0.05, reconnects: int = 1):  # noqa: ANN001, ANN201
+    """Run fn(); on 'database is locked' (busy timeout already spent) back off and run it again.
+
+    A connection dropped mid-transaction (PostgreSQL restart, pg_terminate_backend) has been rolled back
+    by the server and invalidated in the pool; fn runs once more on a fresh connection. Safe because
+    every write is a whole transaction of upserts.
+    """
+    attempt = 0
+    while True:
         try:
             return fn()
-        except OperationalError as exc:
-            if not is_locked(exc) or attempt == attempts - 1:
+        except DBAPIError as exc:
+            if getattr(exc, "connection_invalidated", False) and reconnects > 0:
+                reconnects -= 1
+                log.warning("database connection lost mid-transaction (rolled back); retrying once")
+                continue
+            attempt += 1
+            if not (isinstance(exc, OperationalError) and is_locked(exc)) or attempt >= attempts:
                 raise
-            delay = base_delay * (2**attempt) * (0.5 + random.random())
-            log.warning("database busy, retrying write in %.2fs (attempt %d)", delay, attempt + 1)
+            delay = base_delay * (2 ** (attempt - 1)) * (0.5 + random.random())
+            log.warning("database busy, retrying write in %.2fs (attempt %d)", delay, attempt)
             time.sleep(delay)
-    raise AssertionError("unreachable")

@@ -92,3 +92,23 @@ def test_unknown_venue_and_duplicate_token_are_refused():
 def test_unknown_token_lists_the_configured_ones():
     with pytest.raises(ConfigError, match=r"configured: AIA"):
         load_config(ROOT / "config.yaml").token("NOPE")
+
+
+def test_log_records_are_scrubbed_of_the_apps_secrets(caplog):
+    import logging
+
+    from monitor.app import App, install_log_redaction
+
+    app = App(parse_config({}), secrets=Secrets({"DUNE_API_KEY": "dune-canary-123456"}))
+    handler = logging.StreamHandler()
+    logging.getLogger().addHandler(handler)
+    try:
+        install_log_redaction(app.redactor)
+        install_log_redaction(app.redactor)
+        assert sum(1 for f in handler.filters if type(f).__name__ == "RedactingFilter") == 1
+        record = logging.LogRecord("x", logging.WARNING, __file__, 1, "GET /q?key=%s", ("dune-canary-123456",), None)
+        for f in handler.filters:
+            f.filter(record)
+        assert record.getMessage() == "GET /q?key=****"
+    finally:
+        logging.getLogger().removeHandler(handler)
