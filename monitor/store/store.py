@@ -208,7 +208,7 @@ class Store:
             cond.append(o.source.in_(list(sources)))
         query = select(o.ts, o.source, o.token, o.metric, o.value).where(and_(*cond)).order_by(o.metric, o.source, o.ts)
         rows = self.read(lambda c: c.execute(query).all(), "series read")
-        frame = pd.DataFrame(rows, columns=["ts", "source", "token", "metric", "value"])
+        frame = pd.DataFrame([tuple(r) for r in rows], columns=["ts", "source", "token", "metric", "value"])
         frame["ts"] = pd.to_datetime(frame["ts"].astype("int64"), unit="s", utc=True)
         frame["value"] = frame["value"].astype("float64")
         return frame
@@ -218,7 +218,7 @@ class Store:
         if token is not None:
             q = q.where(s.series.c.token == token)
         rows = self.read(lambda c: c.execute(q).all(), "catalogue read")
-        frame = pd.DataFrame(rows, columns=["token", "metric", "source", "first_ts", "last_ts", "updated_at"])
+        frame = pd.DataFrame([tuple(r) for r in rows], columns=["token", "metric", "source", "first_ts", "last_ts", "updated_at"])
         for col in ("first_ts", "last_ts", "updated_at"):
             frame[col] = pd.to_datetime(frame[col].astype("int64"), unit="s", utc=True)
         return frame
@@ -297,7 +297,7 @@ class Store:
         if source is not None:
             q = q.where(p.source == source)
         rows = self.read(lambda c: c.execute(q).all(), "poll run read")
-        frame = pd.DataFrame(rows, columns=[col.name for col in s.poll_runs.columns])
+        frame = pd.DataFrame([tuple(r) for r in rows], columns=[col.name for col in s.poll_runs.columns])
         for col in ("started_at", "finished_at"):
             frame[col] = pd.to_datetime(frame[col].astype("int64"), unit="s", utc=True)
         return frame

@@ -1,0 +1,128 @@
+"""Report rendering: `divmon report --format html` for many tokens, charts included.
+
+Target (issue 6): a 200-token HTML report with charts (30 days of hourly series, 11 series per token,
+read from a SQLite store) renders in ≤ 60 s on 2 cores, i.e. ≤ 300 ms per token, median of 3 runs
+(quick: 10 tokens; the figure comparison on 4 tokens, full: 10). Reference row: the same charts drawn the naive way (a new matplotlib figure per
+token with plt-style subplots and titles); the ratio shows what reusing one Agg figure buys.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from bench.harness import at_most, median_time, ratio_of, row
+
+PER_TOKEN_LIMIT_MS = 300.0
+END = dt.datetime(2026, 11, 27, tzinfo=dt.UTC)
+SERIES = (("oi_usd", "binance"), ("oi_usd", "okx"), ("tvl_usd", "defillama"), ("active_addresses", "dune"),
+          ("dev_commits", "github"), ("funding_rate_8h", "binance"), ("funding_rate_8h", "okx"),
+          ("long_short_account_ratio", "binance"), ("price_close_1h", "binance"), ("liq_long_usd", "okx"),
+          ("liq_short_usd", "okx"))
+
+
+def _seed(store: Any, tokens: list[str], hours: int = 720) -> None:
+    idx = pd.date_range(end=END, periods=hours, freq="1h", tz="UTC")
+    rng = np.random.default_rng(7)
+    frames = []
+    for token in tokens:
+        for metric, source in SERIES:
+            values = np.abs(np.cumsum(rng.normal(0, 1, hours))) + 10
+            frames.append(pd.DataFrame({"ts": idx, "source": source, "token": token, "metric": metric,
+                                        "value": values}))
+    store.upsert_observations(pd.concat(frames, ignore_index=True))
+
+
+def _app(tmp: Path, n: int):  # noqa: ANN202
+    from monitor.app import App
+    from monitor.config import SOURCE_DEFAULTS, Secrets, parse_config
+    from monitor.model import Flag, Verdict
+    from monitor.store import Store
+
+    url = f"sqlite:///{tmp / 'bench.db'}"
+    config = parse_config({"storage": {"url": url}, "report": {"out_dir": str(tmp), "chart_days": 30},
+                           "sources": {name: {"enabled": False} for name in SOURCE_DEFAULTS}})
+    app = App(config, store=Store(url), secrets=Secrets({}), now=lambda: END)
+    tokens = [f"T{i:03d}" for i in range(n)]
+    _seed(app.store, tokens)
+    verdicts = [Verdict(t, "speculation", 100 - i * 0.3, 0.8,
+                        (Flag("oi_surge_unsupported", "high", "OI +400% while TVL flat", {"oi_growth_pct": 400.0}),),
+                        END) for i, t in enumerate(tokens)]
+    return app, verdicts
+
+
+def _naive_charts(report: Any) -> None:
+    """New figure per token, real titles: what a first version would do."""
+    import io
+
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    for t in report.tokens:
+        fig = Figure(figsize=(8, 9), dpi=60)
+        FigureCanvasAgg(fig)
+        axes = fig.subplots(5, 1, sharex=True)
+        s = t.series
+        for label, series in s.normalized().items():
+            axes[0].plot(series.index, series.values, label=label)
+        for venue, series in s.funding.items():
+            axes[1].plot(series.index, series.values, label=venue)
+        for venue, series in s.long_short.items():
+            axes[2].plot(series.index, series.values, label=venue)
+        if s.rsi is not None:
+            axes[3].plot(s.rsi.index, s.rsi.values)
+        if s.liq_long is not None:
+            axes[4].plot(s.liq_long.index, s.liq_long.values)
+        for ax, title in zip(axes, "abcde", strict=True):
+            ax.set_title(title)
+        fig.savefig(io.BytesIO(), format="png")
+
+
+def run(quick: bool) -> list[dict[str, Any]]:
+    from monitor.jobs.outputs import make_report, render_report
+
+    n = 10 if quick else 200
+    repeat = 3
+    with tempfile.TemporaryDirectory() as tmp:
+        app, verdicts = _app(Path(tmp), n)
+        holder: dict[str, Any] = {}
+
+        def whole() -> None:
+            cpu = time.process_time()
+            data = make_report(app, verdicts=verdicts)
+            holder["html"] = render_report(data, "html")
+            holder["data"] = data
+            holder.setdefault("cpu", []).append(time.process_time() - cpu)
+
+        t = median_time(whole, repeat)
+        data = holder["data"]
+        t_read = median_time(lambda: make_report(app, verdicts=verdicts), 1 if quick else repeat)
+        sample = type(data)(data.generated_at, data.at, data.tokens[: 4 if quick else 10], data.health,
+                            data.data_until)
+        t_naive = median_time(lambda: _naive_charts(sample), repeat)
+        from monitor.report.charts import render_pngs
+
+        t_reuse = median_time(lambda: render_pngs(sample.tokens), repeat)
+        app.close()
+    per_token = t.median * 1000 / n
+    size_mb = len(holder["html"].encode()) / 1e6
+    ratio = ratio_of(t_reuse.median, t_naive.median)
+    return [
+        row(f"HTML report, {n} tokens with charts (store read + charts + template)", t.median, unit="s",
+            target=f"≤ {PER_TOKEN_LIMIT_MS:g} ms per token ({PER_TOKEN_LIMIT_MS * 200 / 1000:g} s for 200)",
+            reference=PER_TOKEN_LIMIT_MS * n / 1000, ratio=ratio_of(t.median, PER_TOKEN_LIMIT_MS * n / 1000),
+            passed=at_most(ratio_of(t.median, PER_TOKEN_LIMIT_MS * n / 1000), 1.0),
+            note=f"{per_token:.0f} ms/token wall, {statistics.median(holder['cpu']) * 1000 / n:.0f} ms/token CPU; "
+                 f"store reads + series {t_read.median:.2f} s; HTML {size_mb:.1f} MB; "
+                 f"{t.describe()}"),
+        row(f"charts for {len(sample.tokens)} tokens: one reused Agg figure vs a new figure each", t_reuse.median,
+            unit="s", reference=t_naive.median, ratio=ratio, target="< 1× (reuse faster than naive)",
+            passed=at_most(ratio, 1.0), note=f"reuse {t_reuse.describe()}; naive {t_naive.describe()}"),
+    ]

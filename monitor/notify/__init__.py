@@ -1,0 +1,1 @@
+"""Delivery of digests: email over SMTP and JSON webhooks."""

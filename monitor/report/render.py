@@ -1,0 +1,173 @@
+"""ReportData / DigestData -> HTML (Jinja2, autoescaped), Markdown, plain text and JSON.
+
+JSON report schema (``schema_version`` 1; fields may be added, never removed or renamed)::
+
+    {
+      "schema_version": 1,
+      "generated_at": "2026-11-27T08:00:00Z" | null,   # when the report was built
+      "at": "2026-11-20T00:00:00Z" | null,             # requested point in time (null = now)
+      "data_until": "2026-11-27T07:00:00Z" | null,     # latest ts any series reaches
+      "tokens": [                                      # ranked by speculation score, highest first
+        {
+          "rank": 1, "token": "AIA",
+          "label": "adoption" | "mixed" | "speculation" | "insufficient data",
+          "score": 0-100, "confidence": 0-1, "max_severity": "info|warn|high|critical" | null,
+          "as_of": ISO-8601 | null,
+          "flags": [{"rule": str, "severity": str, "message": str, "window": str,
+                     "evidence": {str: number|string|bool|null|list|object}}],
+          "reasons": [str],
+          "data_as_of": {"<source>:<metric>": ISO-8601},  # latest ts of each series used
+          "health": [<health row>],                       # per source, as judged for this token
+          "events": [{"ts": ISO-8601, "kind": str, "chain": str, "address": str, "tx_hash": str}]
+        }
+      ],
+      "health": [                                      # data health per source
+        {"source": str, "last_ok": ISO-8601|null, "last_ts": ISO-8601|null, "polls": int,
+         "failures": int, "throttled": int, "stale": bool, "dark": bool, "last_error": str}
+      ]
+    }
+
+Every string was cleaned by build.clean (no control or bidi characters, bounded length).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from monitor.report.build import DigestData, ReportData
+
+TEMPLATES = Path(__file__).parent / "templates"
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#!|~>])")
+
+
+@lru_cache(maxsize=1)
+def _env():  # noqa: ANN202 - jinja2 imported lazily
+    from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+    env = Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=True, undefined=StrictUndefined,
+                      trim_blocks=True, lstrip_blocks=True)
+    env.filters["num"] = fmt_number
+    env.filters["evidence"] = fmt_evidence
+    return env
+
+
+def fmt_number(value: Any) -> str:
+    if isinstance(value, bool) or value is None:
+        return str(value).lower() if isinstance(value, bool) else "–"
+    if isinstance(value, (int, float)):
+        if value != 0 and (abs(value) >= 1e6 or abs(value) < 1e-3):
+            return f"{value:.3g}"
+        return f"{value:,.4g}" if isinstance(value, float) else f"{value:,}"
+    return str(value)
+
+
+def fmt_evidence(evidence: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={fmt_number(v) if not isinstance(v, (dict, list)) else json.dumps(v)}"
+                     for k, v in evidence.items())
+
+
+def md_escape(text: Any) -> str:
+    """Markdown-safe text: markup characters backslash-escaped, HTML special characters as entities."""
+    text = str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    text = _MD_SPECIAL.sub(r"\\\1", text)
+    return text.replace("\n", " ").replace("\t", " ")
+
+
+# ---------------------------------------------------------------- report
+
+
+def to_dict(data: ReportData) -> dict[str, Any]:
+    tokens = []
+    for t in data.tokens:
+        item = asdict(t)
+        item.pop("series", None)
+        tokens.append(item)
+    return {"schema_version": data.schema_version, "generated_at": data.generated_at, "at": data.at,
+            "data_until": data.data_until, "tokens": tokens, "health": [asdict(h) for h in data.health]}
+
+
+def render_json(data: ReportData) -> str:
+    return json.dumps(to_dict(data), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+
+
+def render_html(data: ReportData, charts: dict[int, str] | None = None) -> str:
+    """One self-contained page; ``charts`` maps token rank -> image URL (data URI)."""
+    return _env().get_template("report.html.j2").render(data=data, charts=charts or {})
+
+
+def render_markdown(data: ReportData) -> str:
+    e = md_escape
+    out = ["# divmon report", "",
+           f"Generated {e(data.generated_at or '–')}; data until {e(data.data_until or '–')}"
+           + (f"; as of {e(data.at)}" if data.at else "") + ".", "",
+           "| # | token | label | score | confidence | flags |", "|---|---|---|---|---|---|"]
+    for t in data.tokens:
+        out.append(f"| {t.rank} | {e(t.token)} | {e(t.label)} | {t.score:.0f} | {t.confidence:.2f} | {len(t.flags)} |")
+    for t in data.tokens:
+        out += ["", f"## {t.rank}. {e(t.token)} — {e(t.label)} (score {t.score:.0f}, confidence {t.confidence:.2f})", ""]
+        for f in t.flags:
+            out.append(f"- **{e(f.severity)}** {e(f.rule)}: {e(f.message)}"
+                       + (f" ({e(fmt_evidence(f.evidence))})" if f.evidence else ""))
+        if not t.flags:
+            out.append("- no flags")
+        for r in t.reasons:
+            out.append(f"- {e(r)}")
+        for ev in t.events:
+            out.append(f"- event {e(ev.ts or '–')}: {e(ev.kind)} on {e(ev.chain)} {e(ev.address)}")
+        if t.data_as_of:
+            out.append("- data as of: " + ", ".join(f"{e(k)} {e(v)}" for k, v in t.data_as_of.items()))
+    out += ["", "## Data health", "", "| source | last ok | latest data | polls | failures | 429/418 | stale |",
+            "|---|---|---|---|---|---|---|"]
+    for h in data.health:
+        out.append(f"| {e(h.source)} | {e(h.last_ok or '–')} | {e(h.last_ts or '–')} | {h.polls} | {h.failures} "
+                   f"| {h.throttled} | {'yes' if h.stale else 'no'} |")
+    return "\n".join(out) + "\n"
+
+
+def render_text(data: ReportData) -> str:
+    out = [f"divmon report — data until {data.data_until or '–'}"]
+    for t in data.tokens:
+        out.append(f"{t.rank:>3}. {t.token:<12} {t.label:<18} score {t.score:5.1f}  conf {t.confidence:.2f}"
+                   f"  flags {len(t.flags)}")
+        out += [f"       [{f.severity}] {f.rule}: {f.message}" for f in t.flags]
+    return "\n".join(out) + "\n"
+
+
+# ---------------------------------------------------------------- digest
+
+
+def digest_subject(prefix: str, digest: DigestData) -> str:
+    c = digest.counts
+    day = (digest.until or "")[:10]
+    return f"{prefix} {c['new']} new, {c['ongoing']} ongoing, {c['resolved']} resolved — {day}".strip()
+
+
+def render_digest_html(digest: DigestData, images: dict[int, str] | None = None) -> str:
+    """``images`` maps token rank -> image URL (``cid:...`` in email)."""
+    return _env().get_template("digest.html.j2").render(digest=digest, images=images or {})
+
+
+def render_digest_text(digest: DigestData) -> str:
+    out = [f"divmon digest {digest.period} ({digest.since or '–'} to {digest.until or '–'})", ""]
+    for title, rows in (("NEW", digest.new), ("ONGOING", digest.ongoing), ("RESOLVED", digest.resolved)):
+        out.append(f"{title} ({len(rows)})")
+        for r in rows:
+            when = f" resolved {r.resolved_at}" if r.resolved_at else f" since {r.first_seen}"
+            out.append(f"  - {r.token} [{r.severity}] {r.rule}: {r.message}{when}")
+            if r.evidence:
+                out.append(f"      {fmt_evidence(r.evidence)}")
+        out.append("")
+    return "\n".join(out)
+
+
+def digest_payload(digest: DigestData) -> dict[str, Any]:
+    """The digest as plain data (webhook body source, preview files)."""
+    return {"schema_version": 1, "period": digest.period, "since": digest.since, "until": digest.until,
+            "counts": digest.counts,
+            "new": [asdict(r) for r in digest.new], "ongoing": [asdict(r) for r in digest.ongoing],
+            "resolved": [asdict(r) for r in digest.resolved]}
