@@ -9,14 +9,17 @@ from __future__ import annotations
 import json
 import logging
 import math
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
 import pandas as pd
+import numpy as np
 from sqlalchemy import and_, delete, select, update
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
 
 from monitor.errors import StoreError
 from monitor.model import Event, Flag, PollRun
@@ -27,6 +30,9 @@ from monitor.timeutil import epoch_s, from_epoch, utcnow
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 ObsRow = tuple[str, str, str, int, float]  # token, metric, source, ts (epoch s), value
+SeriesKey = tuple[str, str, str]  # token, metric, source
+_INSERT_OBS = "INSERT INTO observations (token, metric, source, ts, value) VALUES (?, ?, ?, ?, ?)"
+_COPY_TYPES = ["text", "text", "text", "int8", "float8"]
 
 
 @dataclass(frozen=True)
@@ -44,20 +50,50 @@ def rows_from_frame(frame: pd.DataFrame) -> list[ObsRow]:
     if missing:
         raise StoreError(f"observation frame lacks columns {sorted(missing)}")
     ts = pd.to_datetime(frame["ts"], utc=True).dt.as_unit("s").astype("int64")
-    values = frame["value"].astype("float64")
-    bad = ~values.map(math.isfinite)
+    values = frame["value"].to_numpy(dtype="float64")
+    bad = ~np.isfinite(values)
     if bad.any():
         raise StoreError(f"{int(bad.sum())} observation(s) have non-finite values; nothing was written")
+    # .tolist() hands plain Python objects over in C; iterating a pandas string array is Python per element
     return sorted(
         zip(
-            frame["token"].astype(str),
-            frame["metric"].astype(str),
-            frame["source"].astype(str),
+            frame["token"].astype(str).tolist(),
+            frame["metric"].astype(str).tolist(),
+            frame["source"].astype(str).tolist(),
             ts.tolist(),
             values.tolist(),
             strict=True,
         )
     )
+
+
+def series_bounds(rows: list[ObsRow]) -> dict[SeriesKey, tuple[int, int]]:
+    """Key-sorted rows -> {series: (first ts, last ts)}, one bisection per series instead of a loop per row."""
+    out: dict[SeriesKey, tuple[int, int]] = {}
+    pos, n = 0, len(rows)
+    while pos < n:
+        key = rows[pos][:3]
+        end = bisect_right(rows, (*key, math.inf), pos)
+        out[key] = (rows[pos][3], rows[end - 1][3])
+        pos = end
+    return out
+
+
+def split_after_known(rows: list[ObsRow], last_known: dict[SeriesKey, int]) -> tuple[list[ObsRow], list[ObsRow]]:
+    """Key-sorted rows -> (rows at or before their series' stored last ts: may conflict, rows after it: cannot)."""
+    if not last_known:
+        return [], rows
+    old: list[ObsRow] = []
+    new: list[ObsRow] = []
+    pos = 0
+    for key, last in sorted(last_known.items()):
+        lo = bisect_left(rows, key, pos)
+        hi = bisect_right(rows, (*key, last, math.inf), lo)
+        new.extend(rows[pos:lo])
+        old.extend(rows[lo:hi])
+        pos = hi
+    new.extend(rows[pos:])
+    return old, new
 
 
 class Store:
@@ -141,28 +177,61 @@ class Store:
         return self.write(run, "batch write")
 
     def _upsert_obs(self, conn: Connection, rows: list[ObsRow]) -> int:
+        bounds = series_bounds(rows)
+        # Rows after their series' stored last ts (the catalogue is written in the same transactions) cannot
+        # conflict: they take the plain path (INSERT / COPY straight in); only the overlap is upserted.
+        old, new = split_after_known(rows, self._known_last_ts(conn, bounds))
         if self.dialect == "postgresql":
-            self._pg_copy_upsert(conn, rows)
+            self._pg_copy_upsert(conn, old, new)
         else:
-            conn.exec_driver_sql(
-                "INSERT INTO observations (token, metric, source, ts, value) VALUES (?, ?, ?, ?, ?) "
-                "ON CONFLICT (token, metric, source, ts) DO UPDATE SET value = excluded.value "
-                "WHERE observations.value IS NOT excluded.value",
-                rows,
-            )
-        self._update_catalogue(conn, rows)
+            self._sqlite_upsert(conn, old, new)
+        self._update_catalogue(conn, bounds)
         return len(rows)
 
-    def _pg_copy_upsert(self, conn: Connection, rows: list[ObsRow]) -> None:
+    def _known_last_ts(self, conn: Connection, bounds: dict[SeriesKey, tuple[int, int]]) -> dict[SeriesKey, int]:
+        c = s.series.c
+        q = select(c.token, c.metric, c.source, c.last_ts).where(c.token.in_(sorted({k[0] for k in bounds})))
+        return {(t, m, src): last for t, m, src, last in conn.execute(q).all() if (t, m, src) in bounds}
+
+    def _sqlite_upsert(self, conn: Connection, old: list[ObsRow], new: list[ObsRow]) -> None:
+        if new:
+            # writers hold the write lock, so only a key repeated inside the batch can conflict here
+            conn.exec_driver_sql("SAVEPOINT obs_new")
+            try:
+                conn.exec_driver_sql(_INSERT_OBS, new)
+                conn.exec_driver_sql("RELEASE obs_new")
+            except IntegrityError:
+                conn.exec_driver_sql("ROLLBACK TO obs_new")
+                conn.exec_driver_sql("RELEASE obs_new")
+                old = sorted(old + new)
+        if old:
+            conn.exec_driver_sql(
+                _INSERT_OBS + " ON CONFLICT (token, metric, source, ts) DO UPDATE SET value = excluded.value "
+                "WHERE observations.value IS NOT excluded.value",
+                old,
+            )
+
+    def _pg_copy_upsert(self, conn: Connection, old: list[ObsRow], new: list[ObsRow]) -> None:
+        import psycopg
+
         raw = conn.connection.driver_connection
         with raw.cursor() as cur:
+            if new:
+                cur.execute("SAVEPOINT obs_new")
+                try:
+                    _copy_rows(cur, "observations", new)
+                    cur.execute("RELEASE SAVEPOINT obs_new")
+                except psycopg.errors.UniqueViolation:
+                    # a concurrent writer got there first, or the batch repeats a key: upsert everything
+                    cur.execute("ROLLBACK TO SAVEPOINT obs_new")
+                    old = sorted(old + new)
+            if not old:
+                return
             cur.execute(
                 "CREATE TEMP TABLE IF NOT EXISTS _obs_in (token text, metric text, source text, ts bigint, "
                 "value double precision) ON COMMIT DELETE ROWS"
             )
-            with cur.copy("COPY _obs_in (token, metric, source, ts, value) FROM STDIN") as copy:
-                for row in rows:
-                    copy.write_row(row)
+            _copy_rows(cur, "_obs_in", old)
             cur.execute(
                 "INSERT INTO observations (token, metric, source, ts, value) "
                 "SELECT DISTINCT ON (token, metric, source, ts) token, metric, source, ts, value FROM _obs_in "
@@ -170,14 +239,7 @@ class Store:
                 "WHERE observations.value IS DISTINCT FROM excluded.value"
             )
 
-    def _update_catalogue(self, conn: Connection, rows: list[ObsRow]) -> None:
-        bounds: dict[tuple[str, str, str], list[int]] = {}
-        for token, metric, source, ts, _ in rows:
-            b = bounds.get((token, metric, source))
-            if b is None:
-                bounds[(token, metric, source)] = [ts, ts]
-            else:
-                b[0], b[1] = min(b[0], ts), max(b[1], ts)
+    def _update_catalogue(self, conn: Connection, bounds: dict[SeriesKey, tuple[int, int]]) -> None:
         lo, hi = ("LEAST", "GREATEST") if self.dialect == "postgresql" else ("min", "max")
         ph = "%s" if self.dialect == "postgresql" else "?"
         now = epoch_s(utcnow())
@@ -186,7 +248,7 @@ class Store:
             f"VALUES ({ph}, {ph}, {ph}, {ph}, {ph}, {ph}) ON CONFLICT (token, metric, source) DO UPDATE SET "
             f"first_ts = {lo}(series.first_ts, excluded.first_ts), "
             f"last_ts = {hi}(series.last_ts, excluded.last_ts), updated_at = excluded.updated_at",
-            [(*k, b[0], b[1], now) for k, b in bounds.items()],
+            [(*key, first, last, now) for key, (first, last) in bounds.items()],
         )
 
     def read_series(
@@ -421,6 +483,14 @@ class Store:
         m = s.meta.c
         row = self.read(lambda c: c.execute(select(m.value, m.updated_at).where(m.key == f"lock:{name}")).first())
         return (row[0], from_epoch(row[1])) if row else None
+
+
+def _copy_rows(cur: Any, table: str, rows: list[ObsRow]) -> None:
+    """Binary COPY (faster to encode than text): rows of (token, metric, source, ts, value)."""
+    with cur.copy(f"COPY {table} (token, metric, source, ts, value) FROM STDIN (FORMAT BINARY)") as copy:
+        copy.set_types(_COPY_TYPES)
+        for row in rows:
+            copy.write_row(row)
 
 
 def _poll_row(run: PollRun) -> dict[str, Any]:

@@ -141,3 +141,14 @@ def test_sqlite_uses_wal_and_busy_timeout(sqlite_url):
         assert c.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert c.exec_driver_sql("PRAGMA busy_timeout").scalar() == 30000
     st.close()
+
+
+def test_new_rows_take_the_plain_path_and_a_repeated_key_falls_back_to_upsert(store):
+    store.upsert_observations(frame(n=4))
+    later = frame(n=3, start=T0 + timedelta(hours=4))  # all after the stored last ts: plain INSERT/COPY
+    assert store.upsert_observations(later) == 3
+    repeated = pd.concat([frame(n=2, start=T0 + timedelta(hours=7)), frame(n=1, start=T0 + timedelta(hours=7))])
+    store.upsert_observations(repeated)  # the batch repeats a key: the plain path fails, the upsert takes over
+    got = store.read_series("AIA", ["oi_usd"])
+    assert len(got) == 9 and got["ts"].is_unique
+    assert store.latest_ts("AIA", "binance") == T0 + timedelta(hours=8)

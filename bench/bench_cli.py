@@ -1,0 +1,40 @@
+"""CLI start-up: `divmon --help` and `divmon check --help` against `python -c pass`.
+
+Target (issue 8): each ≤ 3× `python -c pass`, both started as subprocesses by the same interpreter,
+median of ≥ 10 runs (quick: 10, full: 30), runs interleaved so drift hits all three alike.
+
+The CLI is started through the console script next to sys.executable when it is installed there;
+otherwise through `python -c "import sys; from monitor.cli import main; sys.exit(main())"` for both
+commands (monitor.cli has no __main__). The note of each row says which.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from bench.harness import at_most, divmon_command, ratio_of, row, time_commands
+
+LIMIT = 3.0
+
+
+def run(quick: bool) -> list[dict[str, Any]]:
+    repeat = 10 if quick else 30
+    prefix, how = divmon_command()
+    commands = {
+        "python -c pass": [sys.executable, "-c", "pass"],
+        "divmon --help": [*prefix, "--help"],
+        "divmon check --help": [*prefix, "check", "--help"],
+    }
+    timings = time_commands(commands, repeat, warmup=2)
+    base = timings["python -c pass"]
+    rows = []
+    for name in ("divmon --help", "divmon check --help"):
+        t = timings[name]
+        ratio = ratio_of(t.median, base.median)
+        rows.append(row(
+            f"CLI start: {name}", t.median * 1000, unit="ms", reference=base.median * 1000, ratio=ratio,
+            target=f"≤ {LIMIT:g}× python -c pass", passed=at_most(ratio, LIMIT),
+            note=f"{how}; {t.describe()}",
+        ))
+    return rows
