@@ -108,6 +108,8 @@ class Flag:
     message: str
     evidence: dict[str, Any] = field(default_factory=dict)
     window: str = ""
+    confirmed: bool = False  # also fired on the confirmation window (counts more)
+    lowers_confidence: bool = False  # a data-quality flag rather than a market signal
 
 
 SEVERITY_ORDER = {"info": 0, "warn": 1, "high": 2, "critical": 3}
@@ -123,6 +125,10 @@ class SourceHealth:
     stale: bool
     dark: bool
     detail: str = ""
+    status: str = ""  # ok | stale | failing | throttled | missing
+    age_s: float | None = None  # age of the newest observation at judgement time
+    poll_interval_s: float | None = None
+    expected: bool = False  # configured to report for this token
 
 
 @dataclass(frozen=True)
@@ -136,6 +142,8 @@ class Verdict:
     reasons: tuple[str, ...] = ()
     health: tuple[SourceHealth, ...] = ()
     data_as_of: dict[str, str] = field(default_factory=dict)  # series -> latest ts used
+    degraded: bool = False  # part of the data was dark or disagreeing: not a clean bill
+    evidence: dict[str, Any] = field(default_factory=dict)  # score breakdown and headline numbers
 
     @property
     def max_severity(self) -> str | None:

@@ -1,0 +1,185 @@
+"""Numbers several rules share (aggregate OI, growths, fresh sources), computed once per judgement."""
+
+from __future__ import annotations
+
+import math
+from datetime import timedelta
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from monitor import model as m
+from monitor.model import Event, SourceHealth
+from monitor.signals import indicators as ind
+from monitor.signals.health import spacing, stale_threshold
+from monitor.signals.inputs import DEV_METRICS, ONCHAIN_FLOWS, VENUES, View
+from monitor.timeutil import parse_duration
+
+if TYPE_CHECKING:
+    from monitor.config import SignalsConfig
+
+
+def rnd(x: Any, digits: int = 4) -> Any:
+    """JSON-friendly rounding: NaN/inf become None, floats keep ``digits`` significant decimals."""
+    if x is None:
+        return None
+    try:
+        f = float(x)
+    except (TypeError, ValueError):
+        return x
+    if not math.isfinite(f):
+        return None
+    return float(f"{f:.{digits}g}") if abs(f) < 1e15 else round(f)
+
+
+def fmt_pct(x: float | None) -> str:
+    return "n/a" if x is None or not math.isfinite(x) else f"{x:+.0f}%"
+
+
+class Context:
+    def __init__(self, view: View, cfg: SignalsConfig, health: tuple[SourceHealth, ...]):
+        self.view, self.cfg, self.now = view, cfg, view.now
+        self.health = {h.source: h for h in health}
+        self.window_label = cfg.window
+        self.window = parse_duration(cfg.window)
+        self.windows = [(cfg.window, self.window), (cfg.confirm_window, parse_duration(cfg.confirm_window))]
+        self.trend_window = parse_duration(cfg.trend_window)
+        self.events: tuple[Event, ...] = tuple(e for e in view.inputs.events if pd.Timestamp(e.ts) <= self.now)
+        self.reasons: list[str] = []
+        self.mirrored: tuple[str, ...] = ()  # venues whose volume copies another's, excluded from sums
+
+    # ------------------------------------------------------------ freshness
+
+    def fresh(self, source: str) -> bool:
+        h = self.health.get(source)
+        return h is not None and not h.stale
+
+    def metric_fresh(self, metric: str, source: str) -> bool:
+        """This series (not just its source) is recent: a venue whose OI stopped while its funding still
+        arrives must not be summed, or its silence reads as a collapse."""
+        h = self.health.get(source)
+        s = self.view.series(metric, source)
+        if h is None or h.stale or len(s) == 0:
+            return False
+        interval = timedelta(seconds=h.poll_interval_s or 3600)
+        limit = stale_threshold(interval, spacing(s.index), parse_duration(self.cfg.stale_after))
+        return self.now - s.index[-1] <= limit
+
+    @cached_property
+    def oi_venues(self) -> list[str]:
+        have = self.view.sources(m.OI_USD)
+        venues = [s for s in have if s in VENUES and self.metric_fresh(m.OI_USD, s)]
+        if not venues:
+            venues = [s for s in have if s not in VENUES and self.metric_fresh(m.OI_USD, s)][:1]
+        return venues
+
+    @cached_property
+    def oi_dark_venues(self) -> list[str]:
+        return [s for s in self.view.sources(m.OI_USD) if s in VENUES and s not in self.oi_venues]
+
+    @cached_property
+    def oi(self) -> pd.Series:
+        venues = [v for v in self.oi_venues if v in VENUES]
+        if venues:
+            return ind.aggregate_oi(self.view.metric(m.OI_USD, tuple(venues)))
+        return self.view.series(m.OI_USD, self.oi_venues[0]) if self.oi_venues else ind.EMPTY
+
+    @cached_property
+    def oi_now(self) -> float:
+        return ind.value_at(self.oi, self.now)
+
+    @cached_property
+    def onchain_sources(self) -> dict[str, list[str]]:
+        """On-chain metric -> sources that have it (fresh or not)."""
+        metrics = (m.TVL_TOKEN, m.TVL_USD, m.HOLDERS, *ONCHAIN_FLOWS, *DEV_METRICS)
+        return {metric: self.view.sources(metric) for metric in metrics if self.view.sources(metric)}
+
+    @cached_property
+    def onchain_fresh(self) -> bool:
+        return any(self.fresh(s) for srcs in self.onchain_sources.values() for s in srcs)
+
+    @cached_property
+    def divergence_ok(self) -> bool:
+        """Both sides present and fresh: only then may a divergence rule speak (fault C1)."""
+        return len(self.oi.dropna()) >= self.cfg.min_points and self.onchain_fresh
+
+    # ------------------------------------------------------------ growths
+
+    def oi_growth(self, window: timedelta) -> float:
+        return ind.pct_change_over(self.oi, window, self.now)
+
+    def onchain_growth(self, window: timedelta) -> tuple[float, str | None, dict[str, float]]:
+        """Best growth over the window among fresh on-chain series (dev activity over dev_window)."""
+        growths: dict[str, float] = {}
+        for metric, sources in self.onchain_sources.items():
+            if metric == m.TVL_USD and m.TVL_TOKEN in self.onchain_sources:
+                continue  # TVL in token units, so a price move is not mistaken for deposits
+            for src in sources:
+                if not self.fresh(src):
+                    continue
+                s = self.view.series(metric, src)
+                if metric in DEV_METRICS:
+                    g = flow_change(s, parse_duration(self.cfg.dev_window), self.now, parse_duration(self.cfg.dev_window))
+                elif metric in ONCHAIN_FLOWS:
+                    g = flow_change(s, window, self.now)
+                else:
+                    g = ind.pct_change_over(s, window, self.now)
+                if math.isfinite(g):
+                    key = metric if metric not in growths else f"{metric}@{src}"
+                    growths[key] = g
+        if not growths:
+            return math.nan, None, {}
+        best = max(growths, key=lambda k: growths[k])
+        return growths[best], best, growths
+
+    def steepest_oi_day(self, window: timedelta) -> pd.Timestamp | None:
+        s = self.oi.dropna()
+        if len(s) < 2:
+            return None
+        s = s[s.index >= self.now - window - timedelta(days=1)]
+        prior = ind.clean(self.oi)
+        before = prior.reindex(s.index - pd.Timedelta(days=1), method="ffill").to_numpy()
+        rise = s.to_numpy() - before
+        if not np.isfinite(rise).any():
+            return None
+        i = int(np.nanargmax(rise))
+        return s.index[i]
+
+    # ------------------------------------------------------------ volumes and levels
+
+    def spot_volume_24h(self) -> tuple[float, list[str]]:
+        """CoinGecko's all-market spot volume when fresh (one venue's spot book understates it)."""
+        if self.fresh("coingecko") and "coingecko" in self.view.sources(m.SPOT_VOLUME_USD):
+            v, used = self.view.volume_24h(m.SPOT_VOLUME_USD, exclude=tuple(s for s in self.view.sources(
+                m.SPOT_VOLUME_USD) if s != "coingecko"))
+            if math.isfinite(v):
+                return v, used
+        return self.view.volume_24h(m.SPOT_VOLUME_USD, exclude=self.mirrored)
+
+    def perp_turnover(self) -> float:
+        perp, _ = self.view.volume_24h(m.PERP_VOLUME_USD, exclude=self.mirrored)
+        return ind.ratio(perp, self.oi_now)
+
+    def latest_fresh(self, metric: str, prefer: tuple[str, ...]) -> tuple[str | None, float]:
+        for src in [*prefer, *self.view.sources(metric)]:
+            if src in self.view.sources(metric) and self.fresh(src):
+                return src, self.view.latest(metric, src)
+        return None, math.nan
+
+
+def flow_change(series: pd.Series, window: timedelta, now: Any, span: timedelta | None = None) -> float:
+    """Percent change of a flow's mean over the latest span against the span ending one window earlier."""
+    s = ind.clean(series)
+    if len(s) < 2:
+        return math.nan
+    gaps = np.diff(s.index[-50:].values).astype("timedelta64[ms]").astype("float64")
+    spacing = pd.Timedelta(milliseconds=float(np.median(gaps)))
+    span = pd.Timedelta(span) if span is not None else max(2 * spacing, pd.Timedelta(window) / 7)
+    t = pd.Timestamp(now)
+    a = ind.mean_between(s, t - span, t)
+    b = ind.mean_between(s, t - window - span, t - window)
+    if not (math.isfinite(a) and math.isfinite(b)) or b <= 0:
+        return math.nan
+    return (a / b - 1.0) * 100.0
