@@ -14,7 +14,7 @@ from typing import Any
 
 from monitor.config import Config, Secrets, disabled_sources, load_config
 from monitor.errors import ConfigError
-from monitor.sources.http import HealthLog
+from monitor.sources.health import HealthLog
 from monitor.sources.ratelimit import Limiters
 from monitor.sources.redact import Redactor
 from monitor.timeutil import utcnow

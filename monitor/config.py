@@ -299,6 +299,7 @@ class SignalsConfig(Strict):
     mirror_min_points: int = 12
     mirror_share: float = 0.9  # share of overlapping bars within mirror_tolerance_pct
     move_oi_pct: float = 15.0  # a move during which dark data is "data degraded"
+    volume_day_max_age: str = "36h"  # daily volume bars: the latest complete day must have ended this recently
 
 
 class VerdictConfig(Strict):
@@ -318,6 +319,7 @@ class VerdictConfig(Strict):
     degraded_penalty: float = 0.2  # extra loss when sources go dark during a move
     disagreement_penalty: float = 0.1
     missing_onchain_penalty: float = 0.3
+    venues_dark_penalty: float = 0.25  # extra loss when every venue configured for the token is dark
 
 
 # ---------------------------------------------------------------- outputs
@@ -432,6 +434,7 @@ class ReportConfig(Strict):
 class StorageConfig(Strict):
     url: str = "sqlite:///divmon.db"
     busy_timeout_s: float = Field(30.0, gt=0)
+    health_retention: str = "35d"  # request health older than this is pruned after each poll
 
 
 class Config(Strict):

@@ -55,7 +55,9 @@ def poll(
     if not chosen or not token_cfgs:
         return []
     with ThreadPoolExecutor(len(chosen), thread_name_prefix="poll") as pool:
-        return [o for outs in pool.map(run_source, chosen.items()) for o in outs]
+        outcomes = [o for outs in pool.map(run_source, chosen.items()) for o in outs]
+    app.store.prune_poll_runs(app.now() - parse_duration(app.config.storage.health_retention))
+    return outcomes
 
 
 def _poll_one(app, name, source, token_cfg, since, until, progress) -> PollOutcome:  # noqa: ANN001

@@ -132,7 +132,7 @@ class EtherscanSource:
             payload = self.http.get_json(self.cfg.base_url, query, token=token)  # exact URL, no "/" added
             try:
                 return check_envelope(payload, key_env=self.cfg.api_key_env or "ETHERSCAN_API_KEY", source=self.name)
-            except EtherscanRateLimited as exc:
+            except EtherscanRateLimited:
                 if attempt >= self.cfg.max_retries:
                     raise
                 wait = self.cfg.rate_limit_wait_s * (attempt + 1)

@@ -11,26 +11,23 @@ import json
 import logging
 import random
 import re
-import socket
-import threading
 import time
-import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import requests
 import urllib3
 from requests.adapters import HTTPAdapter
-from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from monitor import netpolicy
 from monitor.errors import ParseError, PermanentSourceError, SourceError, TransientSourceError
 from monitor.model import PollRun
+from monitor.sources.health import HealthLog
 from monitor.sources.ratelimit import RateLimiter
 from monitor.sources.redact import Redactor, install_library_log_filter
+from monitor.sources.transport import DeadlineAdapter, Watchdog
 from monitor.timeutil import parse_retry_after
 
 log = logging.getLogger(__name__)
@@ -38,30 +35,6 @@ install_library_log_filter()  # urllib3 logs every request line, query string (a
 
 _BAN_UNTIL = re.compile(r"banned until (\d{12,14})")
 _THROTTLE_WORDS = ("too many", "too frequent", "rate limit", "ratelimit")
-
-
-class HealthLog:
-    """Collects PollRun rows from clients; jobs drain it into the store with the fetched data."""
-
-    def __init__(self, now: Callable[[], datetime] | None = None) -> None:
-        self._lock = threading.Lock()
-        self._runs: list[PollRun] = []
-        self.now = now or (lambda: datetime.now(UTC))  # the App's clock, frozen under replay
-
-    def add(self, run: PollRun) -> None:
-        with self._lock:
-            self._runs.append(run)
-
-    def drain(self, source: str | None = None, token: str | None = None) -> list[PollRun]:
-        """Take the runs of one source/token (None matches any); the rest stay."""
-
-        def match(r: PollRun) -> bool:
-            return (source is None or r.source == source) and (token is None or r.token in (token, "*"))
-
-        with self._lock:
-            out = [r for r in self._runs if match(r)]
-            self._runs = [r for r in self._runs if not match(r)]
-            return out
 
 
 @dataclass(frozen=True)
@@ -74,65 +47,6 @@ class Response:
 
     def json(self) -> Any:
         return parse_json(self.body, source=self.url, redact=self.redact)
-
-
-# ---------------------------------------------------------------- whole-request deadline
-# A per-read timeout cannot stop a server that sends one byte a second. Pools mounted by HttpClient
-# remember which connection each thread is using, so a watchdog can shut its socket at the deadline.
-_ACTIVE_CONN: weakref.WeakValueDictionary[int, Any] = weakref.WeakValueDictionary()
-
-
-class _TrackingHTTPPool(HTTPConnectionPool):
-    def _get_conn(self, timeout: float | None = None) -> Any:
-        conn = super()._get_conn(timeout)
-        _ACTIVE_CONN[threading.get_ident()] = conn
-        return conn
-
-
-class _TrackingHTTPSPool(HTTPSConnectionPool):
-    def _get_conn(self, timeout: float | None = None) -> Any:
-        conn = super()._get_conn(timeout)
-        _ACTIVE_CONN[threading.get_ident()] = conn
-        return conn
-
-
-class DeadlineAdapter(HTTPAdapter):
-    """An HTTPAdapter whose connections a _Watchdog can cut."""
-
-    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-        super().init_poolmanager(*args, **kwargs)
-        self.poolmanager.pool_classes_by_scheme = {"http": _TrackingHTTPPool, "https": _TrackingHTTPSPool}
-
-
-class _Watchdog:
-    """Shuts down the calling thread's connection if the call outlives ``seconds``."""
-
-    def __init__(self, seconds: float):
-        self.fired = False
-        self._tid = threading.get_ident()
-        self._lock = threading.Lock()
-        self._done = False
-        self._timer = threading.Timer(max(0.0, seconds), self._fire)
-        self._timer.daemon = True
-        self._timer.start()
-
-    def _fire(self) -> None:
-        with self._lock:
-            if self._done:
-                return
-            self.fired = True
-            conn = _ACTIVE_CONN.get(self._tid)
-        sock = getattr(conn, "sock", None)
-        if sock is not None:
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-
-    def cancel(self) -> None:
-        with self._lock:
-            self._done = True
-        self._timer.cancel()
 
 
 def _reject_constant(name: str) -> float:
@@ -322,7 +236,7 @@ class HttpClient:
         safe_url = self.redact(url)
         if remaining <= 0:
             raise TransientSourceError("whole-request deadline passed", source=self.name, kind="timeout")
-        watchdog = _Watchdog(remaining)
+        watchdog = Watchdog(remaining)
         failure: SourceError | None = None
         raw = None
         chunks: list[bytes] = []
@@ -353,7 +267,7 @@ class HttpClient:
         assert raw is not None
         return Response(raw.status_code, dict(raw.headers), b"".join(chunks), safe_url, self.redact)
 
-    def _read_body(self, raw: requests.Response, chunks: list[bytes], deadline: float, watchdog: _Watchdog) -> None:
+    def _read_body(self, raw: requests.Response, chunks: list[bytes], deadline: float, watchdog: Watchdog) -> None:
         declared = int(raw.headers.get("Content-Length") or 0)
         if declared > self.max_body_bytes:
             raise PermanentSourceError(

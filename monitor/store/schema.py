@@ -109,7 +109,10 @@ meta = Table(
     Column("updated_at", BigInteger, nullable=False),
 )
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
-# version -> list of SQL statements (additive only). Version 1 is the create_all above.
-MIGRATIONS: dict[int, list[str]] = {}
+# version -> list of SQL statements (additive only, idempotent). Version 1 is the create_all above.
+MIGRATIONS: dict[int, list[str]] = {
+    # evaluations read one token's recent health: without this it is a scan of every request ever made
+    2: ["CREATE INDEX IF NOT EXISTS ix_poll_runs_token_started ON poll_runs (token, started_at)"],
+}

@@ -120,11 +120,37 @@ def test_delivery_record_and_lock(store):
 
 def test_schema_version_is_recorded_and_migrate_is_idempotent(store_url):
     st = Store(store_url)
-    assert st.get_meta("schema_version") == "1"
+    assert st.get_meta("schema_version") == "2"
     st.close()
     again = Store(store_url)
-    assert again.migrate() == 1
+    assert again.migrate() == 2
     again.close()
+
+
+def test_a_version_1_database_is_migrated_additively(sqlite_url):
+    import sqlite3
+
+    st = Store(sqlite_url)
+    st.upsert_observations(frame(n=3))
+    st.close()
+    path = sqlite_url.removeprefix("sqlite:///")
+    with sqlite3.connect(path) as raw:  # make it look like a database written by schema version 1
+        raw.execute("DROP INDEX ix_poll_runs_token_started")
+        raw.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
+    again = Store(sqlite_url)
+    assert again.get_meta("schema_version") == "2"
+    assert len(again.read_series("AIA", ["oi_usd"])) == 3
+    with sqlite3.connect(path) as raw:
+        names = {r[0] for r in raw.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    assert "ix_poll_runs_token_started" in names
+    again.close()
+
+
+def test_old_request_health_is_pruned(store):
+    store.record_poll_runs([PollRun("binance", "AIA", T0 - timedelta(days=40), T0, "ok"),
+                            PollRun("binance", "AIA", T0, T0, "ok")])
+    assert store.prune_poll_runs(T0 - timedelta(days=35)) == 1
+    assert len(store.read_poll_runs(T0 - timedelta(days=100))) == 1
 
 
 def test_garbage_sqlite_file_is_refused_and_left_untouched(tmp_path):
