@@ -58,28 +58,27 @@ def _daily(points: list[tuple[int, float]]) -> dict[int, float]:
     return {day: v for day, (_, _, v) in out.items()}
 
 
-def _tvl_points(series: Any, where: str) -> list[tuple[int, float]]:
+def _dated_rows(series: Any, where: str):  # noqa: ANN202 - yields (row, path, unix s)
+    """Each row of a DefiLlama time series with its path (for errors) and its ``date`` in unix seconds."""
     if not isinstance(series, list):
         raise ParseError(f"{where}: expected a list", source="defillama")
-    out = []
     for i, row in enumerate(series):
         w = f"{where}[{i}]"
-        ts = int(to_float(require(row, "date", source="defillama", where=w), f"{w}.date", source="defillama",
-                          allow_negative=False))
-        value = to_float(require(row, "totalLiquidityUSD", source="defillama", where=w), f"{w}.totalLiquidityUSD",
-                         source="defillama", allow_negative=False)
-        out.append((ts, value))
-    return out
+        date = require(row, "date", source="defillama", where=w)
+        yield row, w, int(to_float(date, f"{w}.date", source="defillama", allow_negative=False))
+
+
+def _tvl_points(series: Any, where: str) -> list[tuple[int, float]]:
+    return [
+        (ts, to_float(require(row, "totalLiquidityUSD", source="defillama", where=w), f"{w}.totalLiquidityUSD",
+                      source="defillama", allow_negative=False))
+        for row, w, ts in _dated_rows(series, where)
+    ]
 
 
 def _token_points(series: Any, symbol: str, where: str) -> list[tuple[int, float]]:
-    if not isinstance(series, list):
-        raise ParseError(f"{where}: expected a list", source="defillama")
     out = []
-    for i, row in enumerate(series):
-        w = f"{where}[{i}]"
-        ts = int(to_float(require(row, "date", source="defillama", where=w), f"{w}.date", source="defillama",
-                          allow_negative=False))
+    for row, w, ts in _dated_rows(series, where):
         tokens = require(row, "tokens", source="defillama", where=w)
         if not isinstance(tokens, dict):
             raise ParseError(f"{w}.tokens: expected an object", source="defillama")
