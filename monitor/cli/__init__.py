@@ -4,9 +4,6 @@ imported when that command runs, so `divmon --help` loads no pandas, ccxt, web3 
 from __future__ import annotations
 
 import argparse
-import importlib
-import logging
-import os
 import sys
 from collections.abc import Sequence
 
@@ -100,6 +97,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def setup_logging(verbose: int, quiet: bool) -> None:
+    import logging  # not at module level: `divmon --help` should not pay for it
+
     level = logging.ERROR if quiet else (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose, 2)]
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
 
@@ -113,6 +112,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if getattr(args, "config_sub", None):
         args.config = args.config_sub
     setup_logging(args.verbose, args.quiet)
+    import importlib
+    import os
+
     module = importlib.import_module(f"monitor.cli.{COMMANDS[args.command][0]}")
     try:
         return int(module.run(args) or 0)
