@@ -178,3 +178,14 @@ def test_new_rows_take_the_plain_path_and_a_repeated_key_falls_back_to_upsert(st
     got = store.read_series("AIA", ["oi_usd"])
     assert len(got) == 9 and got["ts"].is_unique
     assert store.latest_ts("AIA", "binance") == T0 + timedelta(hours=8)
+
+
+def test_rows_from_frame_orders_any_frame_by_key_like_a_tuple_sort():
+    from monitor.store import rows_from_frame
+
+    mixed = pd.concat([frame(n=5, token="b", source="okx"), frame(n=5, token="B"), frame(n=5, metric="tvl_usd"),
+                       frame(n=5, token="é", metric="funding_rate")]).sample(frac=1, random_state=7)
+    rows = rows_from_frame(mixed)
+    assert rows == sorted(rows) and len(rows) == 20
+    in_order = mixed.sort_values(["token", "metric", "source", "ts"])
+    assert rows_from_frame(in_order) == rows
