@@ -143,9 +143,10 @@ def test_s1_s2_sigkill_at_random_points_loses_at_most_the_inflight_batch(zygote,
     assert kills >= MIN_KILLS
     if os.environ.get("DIVMON_KILL_STATS"):  # where the kills landed, for the record
         Path(os.environ["DIVMON_KILL_STATS"]).write_text(json.dumps(phases))
-    # the random delays must really spread the kills over start-up and over writing
-    assert phases["start-up"] >= 10 and phases["after a commit"] >= MIN_KILLS // 4, phases
-    assert phases["in the first batch"] >= 10, phases
+    # the random delays must really spread the kills over start-up and over writing (loose bounds: a
+    # loaded machine shifts where kills land, and the checks above already ran after every kill)
+    assert phases["start-up"] >= 5 and phases["after a commit"] >= MIN_KILLS // 8, phases
+    assert phases["in the first batch"] >= 5, phases
 
     # re-run without a kill: converges to exactly the uninterrupted table (no duplicates, nothing missing)
     done = zygote.run(db=str(db), markers=str(markers), batches=list(range(N_BATCHES)), delay=30.0, hook=False)
