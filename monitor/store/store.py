@@ -319,7 +319,7 @@ class Store(Bookkeeping):
             "ts = excluded.ts, kind = excluded.kind, address = excluded.address, block = excluded.block, "
             "source = excluded.source, detail = excluded.detail",
             [
-                (e.chain, e.tx_hash.lower(), e.log_index, e.token, epoch_s(e.ts), e.kind, e.address.lower(),
+                (e.chain, _hex_lower(e.tx_hash), e.log_index, e.token, epoch_s(e.ts), e.kind, _hex_lower(e.address),
                  e.block, e.source, json.dumps(e.detail, sort_keys=True, default=str))
                 for e in items
             ],
@@ -329,7 +329,7 @@ class Store(Bookkeeping):
         """Drop events whose logs were reorged out (``removed: true``)."""
         if not tx_hashes:
             return 0
-        stmt = delete(s.events).where(s.events.c.chain == chain, s.events.c.tx_hash.in_([h.lower() for h in tx_hashes]))
+        stmt = delete(s.events).where(s.events.c.chain == chain, s.events.c.tx_hash.in_([_hex_lower(h) for h in tx_hashes]))
         return self.write(lambda c: c.execute(stmt).rowcount, "event delete")
 
     def read_events(self, token: str, start: datetime | None = None, end: datetime | None = None) -> list[Event]:
@@ -370,6 +370,11 @@ class Store(Bookkeeping):
         for col in ("started_at", "finished_at"):
             frame[col] = pd.to_datetime(frame[col].astype("int64"), unit="s", utc=True)
         return frame
+
+
+def _hex_lower(value: str) -> str:
+    """Hex hashes and addresses compare case-insensitively; other ids (exchange symbols) keep their case."""
+    return value.lower() if value[:2].lower() == "0x" else value
 
 
 def _copy_rows(cur: Any, table: str, rows: list[ObsRow]) -> None:

@@ -189,3 +189,10 @@ def test_rows_from_frame_orders_any_frame_by_key_like_a_tuple_sort():
     assert rows == sorted(rows) and len(rows) == 20
     in_order = mixed.sort_values(["token", "metric", "source", "ts"])
     assert rows_from_frame(in_order) == rows
+
+
+def test_exchange_event_ids_keep_their_case_while_hex_ids_fold(store):
+    ev = Event(ts=T0, token="AIA", chain="exchange:binance", kind="funding_regime_changed", address="AIA/USDT:USDT",
+               tx_hash="funding:binance:AIA/USDT:USDT:1794916800000", log_index=-1)
+    store.upsert_events([ev])
+    assert store.read_events("AIA")[0].address == "AIA/USDT:USDT"
