@@ -94,7 +94,7 @@ def run(quick: bool) -> list[dict]:
     return [{
         "name": "divmon check --no-poll (year of hourly data)", "value": median, "reference": TARGET_S, "unit": "s",
         "ratio": median / TARGET_S, "target": "≤ 1.5 s", "passed": median <= TARGET_S,
-        "note": f"{rows:,} rows in the store, subprocess wall time incl. start-up, median of {runs} "
+        "note": f"load average {' / '.join(f'{x:.2f}' for x in os.getloadavg())}; {rows:,} rows in the store, subprocess wall time incl. start-up, median of {runs} "
                 f"(min {min(times):.2f}s, max {max(times):.2f}s); child CPU median {statistics.median(cpu):.2f}s "
                 f"(wall exceeds CPU when the machine is loaded; start-up imports of pandas and SQLAlchemy are "
                 f"most of it); exit codes {sorted(codes)}; '{first_line}'",

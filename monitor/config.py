@@ -300,6 +300,8 @@ class SignalsConfig(Strict):
     mirror_share: float = 0.9  # share of overlapping bars within mirror_tolerance_pct
     move_oi_pct: float = 15.0  # a move during which dark data is "data degraded"
     volume_day_max_age: str = "36h"  # daily volume bars: the latest complete day must have ended this recently
+    workers: int = Field(2, ge=1, le=64)  # processes judging tokens (evaluate_all) once there are enough of them
+    parallel_min_tokens: int = Field(200, ge=1)
 
 
 class VerdictConfig(Strict):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
+from itertools import chain
 from typing import Any
 
 from monitor import model as m
@@ -35,12 +36,23 @@ def lookback(cfg: Any) -> tuple[timedelta, timedelta]:
     return main, dev
 
 
+EVENT_ONLY_SOURCES = ("chain", "etherscan")  # they store events, never observations
+
+
 def expected_sources(config: Any, symbol: str, disabled: dict[str, str]) -> dict[str, timedelta]:
-    """Sources configured to report for this token, with their poll intervals."""
+    """Sources configured to report observations for this token, with their poll intervals."""
+    return _configured(config, symbol, disabled)[0]
+
+
+def _configured(config: Any, symbol: str, disabled: dict[str, str]
+                ) -> tuple[dict[str, timedelta], dict[str, timedelta], bool]:
+    """(observation sources, event-only sources, token configured) for this token: a source counts only
+    when the token is configured for it and the source is enabled (a venue that does not list the
+    token answers "not configured" and is expected for nothing)."""
     try:
         token = config.token(symbol)
     except ConfigError:
-        return {}
+        return {}, {}, False
     names = list(token.venues)
     if token.coingecko_id:
         names.append("coingecko")
@@ -48,112 +60,92 @@ def expected_sources(config: Any, symbol: str, disabled: dict[str, str]) -> dict
         names.append("defillama")
     if token.github_repos:
         names.append("github")
-    names += ["coinglass", "dune"]
-    out = {}
-    for name in names:
+    names.append("coinglass")  # coinglass_symbol defaults to the symbol
+    if any(w.token_address for w in token.chains):
+        names.append("dune")
+    events = list(EVENT_ONLY_SOURCES) if token.chains else []
+
+    def live(name: str) -> timedelta | None:
         src = getattr(config.sources, name, None)
         if src is not None and src.enabled and name not in disabled:
-            out[name] = parse_duration(src.poll_interval)
-    return out
+            return parse_duration(src.poll_interval)
+        return None
+
+    obs = {n: i for n in names if (i := live(n)) is not None}
+    ev = {n: i for n in events if (i := live(n)) is not None}
+    return obs, ev, True
 
 
 def gather_inputs(app: Any, symbol: str, now: datetime):  # noqa: ANN201 - TokenInputs, imported lazily
+    """Everything one judgement reads, in one connection checkout: the catalogue, one indexed range read
+    per wanted (metric, source) series, the recent poll runs and (only when there are any) the events."""
     from monitor.signals import TokenInputs
 
     store, config = app.store, app.config
     main, dev = lookback(config)
     now_s = epoch_s(now)
-    cat = _raw(store, "SELECT metric, source, first_ts, last_ts FROM series WHERE token = {ph}", (symbol,))
-    wanted: list[tuple[str, str, datetime]] = []
-    for metric, source, first_ts, last_ts in cat:
-        span = dev if metric in DEV_METRICS else main if metric in MARKET_METRICS else None
-        if span is not None and first_ts <= now_s and last_ts >= epoch_s(now - span):
-            wanted.append((metric, source, now - span))
-    obs = read_lookback(store, symbol, sorted(wanted), now)
     reach = max(parse_duration(config.signals.event_window), parse_duration(config.signals.window)
                 + timedelta(days=config.signals.redeploy_days + 1))
-    events = tuple(store.read_events(symbol, now - reach, now))
-    runs = read_runs(store, symbol, now - HEALTH_WINDOW, now)
-    intervals = expected_sources(config, symbol, getattr(app, "disabled", {}))
+    ph = "%s" if store.dialect == "postgresql" else "?"
+    q_cat = f"SELECT metric, source, first_ts, last_ts FROM series WHERE token = {ph}"
+    q_obs = (f"SELECT ts, value FROM observations WHERE token = {ph} AND metric = {ph} AND source = {ph} "
+             f"AND ts >= {ph} AND ts <= {ph} ORDER BY ts")
+    q_runs = (f"SELECT source, status, http_status, started_at FROM poll_runs WHERE token IN ({ph}, '*') "
+              f"AND started_at >= {ph} AND started_at <= {ph}")
+    q_any_event = f"SELECT 1 FROM events WHERE token = {ph} AND ts >= {ph} AND ts <= {ph} LIMIT 1"
+    spans = {"dev": epoch_s(now - dev), "main": epoch_s(now - main)}
+
+    def run(conn: Any) -> tuple[list, list, list, bool]:
+        cur = conn.connection.driver_connection.cursor()
+        try:
+            cur.execute(q_cat, (symbol,))
+            cat = [tuple(r) for r in cur.fetchall()]
+            parts = []
+            for metric, source, first_ts, last_ts in sorted(cat):
+                span = "dev" if metric in DEV_METRICS else "main" if metric in MARKET_METRICS else None
+                if span is not None and first_ts <= now_s and last_ts >= spans[span]:
+                    cur.execute(q_obs, (symbol, metric, source, spans[span], now_s))
+                    parts.append((metric, source, cur.fetchall()))
+            cur.execute(q_runs, (symbol, epoch_s(now - HEALTH_WINDOW), now_s))
+            runs = cur.fetchall()
+            cur.execute(q_any_event, (symbol, epoch_s(now - reach), now_s))
+            return cat, parts, runs, cur.fetchone() is not None
+        finally:
+            cur.close()
+
+    cat, parts, run_rows, any_event = store.read(run, "evaluation read")
+    events = tuple(store.read_events(symbol, now - reach, now)) if any_event else ()
+    intervals, event_sources, configured = _configured(config, symbol, getattr(app, "disabled", {}))
     for name in {row[1] for row in cat}:
         src = getattr(config.sources, name, None)
         if name not in intervals and src is not None:
             intervals[name] = parse_duration(src.poll_interval)
-    return TokenInputs(token=symbol, observations=obs, events=events, poll_runs=runs, poll_intervals=intervals)
+    return TokenInputs(token=symbol, series=_arrays(parts), events=events, poll_runs=_runs_frame(run_rows),
+                       poll_intervals=intervals, event_sources=event_sources, configured=configured)
 
 
-def _raw(store: Any, sql: str, params: tuple) -> list[tuple]:
-    """A small read on the driver's cursor (plain tuples, no per-row objects)."""
-    sql = sql.format(ph="%s" if store.dialect == "postgresql" else "?")
+def _arrays(parts: list[tuple[str, str, list]]) -> dict:
+    """{(metric, source): (epoch seconds int64, values float64)}: plain tuples straight into numpy (a
+    long frame built here would only be split again by the view)."""
+    import numpy as np
 
-    def run(conn: Any) -> list[tuple]:
-        cur = conn.connection.driver_connection.cursor()
-        try:
-            cur.execute(sql, params)
-            return [tuple(r) for r in cur.fetchall()]
-        finally:
-            cur.close()
-
-    return store.read(run, "evaluation read")
+    out = {}
+    for metric, source, rows in parts:
+        if rows:  # epoch seconds are exact in float64; fromiter skips building an object array first
+            flat = np.fromiter(chain.from_iterable(rows), dtype="float64", count=2 * len(rows))
+            out[(metric, source)] = (flat[0::2].astype("int64"), flat[1::2].copy())
+    return out
 
 
-def read_runs(store: Any, symbol: str, start: datetime, end: datetime):  # noqa: ANN201 - DataFrame
-    """Poll outcomes of this token (and the source-wide "*" rows) within [start, end]."""
+def _runs_frame(rows: list):  # noqa: ANN202 - DataFrame
     import pandas as pd
 
-    rows = _raw(store, "SELECT source, status, http_status, started_at FROM poll_runs WHERE token IN ({ph}, '*') "
-                "AND started_at >= {ph} AND started_at <= {ph}", (symbol, epoch_s(start), epoch_s(end)))
-    frame = pd.DataFrame(rows, columns=["source", "status", "http_status", "started_at"])
     if not rows:
-        return frame
+        return None
+    frame = pd.DataFrame([tuple(r) for r in rows], columns=["source", "status", "http_status", "started_at"])
     frame["started_at"] = pd.to_datetime(frame["started_at"].astype("int64"), unit="s", utc=True)
     frame["http_status"] = pd.to_numeric(frame["http_status"], errors="coerce")
     return frame
-
-
-def read_lookback(store: Any, symbol: str, wanted: list[tuple[str, str, datetime]], end: datetime):  # noqa: ANN201
-    """One indexed range read per (metric, source) series on the driver's cursor (plain tuples: building
-    a frame from SQLAlchemy Row objects costs ~20x more), assembled into the long frame."""
-    import numpy as np
-    import pandas as pd
-
-    ph = "%s" if store.dialect == "postgresql" else "?"
-    sql = (f"SELECT ts, value FROM observations WHERE token = {ph} AND metric = {ph} AND source = {ph} "
-           f"AND ts >= {ph} AND ts <= {ph} ORDER BY ts")
-    end_s = epoch_s(end)
-
-    def run(conn: Any) -> list[tuple[str, str, list]]:
-        cur = conn.connection.driver_connection.cursor()
-        try:
-            out = []
-            for metric, source, start in wanted:
-                cur.execute(sql, (symbol, metric, source, epoch_s(start), end_s))
-                out.append((metric, source, cur.fetchall()))
-            return out
-        finally:
-            cur.close()
-
-    parts = store.read(run, "lookback read") if wanted else []
-    ts_parts, val_parts, metric_codes, source_codes = [], [], [], []
-    metric_names = sorted({w[0] for w in wanted})
-    source_names = sorted({w[1] for w in wanted})
-    for metric, source, rows in parts:
-        if not rows:
-            continue
-        pairs = np.asarray(rows, dtype="float64")  # (ts, value); epoch seconds are exact in float64
-        ts_parts.append(pairs[:, 0].astype("int64"))
-        val_parts.append(pairs[:, 1])
-        metric_codes.append(np.full(len(rows), metric_names.index(metric), dtype="int16"))
-        source_codes.append(np.full(len(rows), source_names.index(source), dtype="int16"))
-    if not ts_parts:
-        return pd.DataFrame({c: pd.Series(dtype="float64" if c == "value" else object) for c in m.OBS_COLUMNS})
-    return pd.DataFrame({
-        "ts": pd.to_datetime(np.concatenate(ts_parts), unit="s", utc=True),
-        "source": pd.Categorical.from_codes(np.concatenate(source_codes), source_names),
-        "token": symbol,
-        "metric": pd.Categorical.from_codes(np.concatenate(metric_codes), metric_names),
-        "value": np.concatenate(val_parts),
-    })
 
 
 def evaluate_token(app: Any, symbol: str, at: datetime | str | None = None) -> Verdict:
@@ -172,14 +164,109 @@ def evaluate_token(app: Any, symbol: str, at: datetime | str | None = None) -> V
 
 
 def evaluate_all(app: Any, tokens: list[str] | None = None, at: datetime | str | None = None) -> list[Verdict]:
-    """Every token (configured ones, else all in the store), one at a time, ranked by score."""
+    """Every token (configured ones, else all in the store), ranked by score. Each judgement reads and
+    holds one token's lookback only; with many tokens they are shared with worker processes
+    (signals.workers), results identical to one process."""
     if tokens is None:
         tokens = [t.symbol for t in app.config.tokens] or app.store.tokens()
     now = to_utc(at) if at is not None else None
+    workers = _workers(app, len(tokens))
+    if workers > 1:
+        return rank(_evaluate_parallel(app, tokens, now, workers))
     verdicts = []
     for symbol in tokens:
         verdicts.append(evaluate_token(app, symbol, at=now))
     return rank(verdicts)
+
+
+def _workers(app: Any, n_tokens: int) -> int:
+    """Processes to use: signals.workers (capped by the CPUs) once there are enough tokens to pay for
+    starting them (~0.5 s each), and only on a store another process can open."""
+    import os
+
+    s = app.config.signals
+    url = str(getattr(app.store, "url", ""))
+    shared = url.startswith("postgresql") or (url.startswith("sqlite:///") and ":memory:" not in url
+                                             and "mode=memory" not in url)
+    if s.workers <= 1 or n_tokens < s.parallel_min_tokens or not shared:
+        return 1
+    return max(1, min(s.workers, os.cpu_count() or 1))
+
+
+CHUNK = 16  # tokens per task: small enough to balance the tail, large enough to amortize pickling
+
+
+def _evaluate_parallel(app: Any, tokens: list[str], at: datetime | None, workers: int) -> list[Verdict]:
+    """This process judges chunks too while ``workers - 1`` spawned processes (spawn: safe next to the
+    daemon's threads) are kept fed with the next chunks; flag history is written here, in one process."""
+    import multiprocessing
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    from concurrent.futures.process import BrokenProcessPool
+
+    now = at if at is not None else app.now()
+    symbols = [_symbol(app, t) for t in tokens]
+    chunks = [symbols[i:i + CHUNK] for i in range(0, len(symbols), CHUNK)]
+    chunks.reverse()  # pop() from the end takes them in order
+    done: list[Verdict] = []
+    pending: set = set()
+    init = (app.config, app.store.url, dict(getattr(app, "disabled", {}) or {}))
+    pool = ProcessPoolExecutor(workers - 1, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=_init_worker, initargs=init)
+    sent: dict = {}
+    ready = pool.submit(_ping)  # workers get chunks only once started: until then this process works alone
+    try:
+        while chunks or pending:
+            if ready.done():
+                ready.result()
+                while chunks and len(pending) < 2 * (workers - 1):
+                    fut = pool.submit(_work, chunks[-1], now)
+                    sent[fut] = chunks.pop()
+                    pending.add(fut)
+            if chunks:
+                done += _judge(app, chunks.pop(), now)
+            finished, pending = wait(pending, timeout=0 if chunks else None, return_when=FIRST_COMPLETED)
+            for fut in finished:
+                done += fut.result()
+                del sent[fut]
+    except BrokenProcessPool as exc:  # e.g. a script without the `if __name__ == "__main__":` guard
+        log.warning("evaluation workers failed (%s); judging the rest in this process", exc)
+        for chunk in sent.values():
+            done += _judge(app, chunk, now)
+        while chunks:
+            done += _judge(app, chunks.pop(), now)
+    finally:
+        pool.shutdown(wait=ready.done(), cancel_futures=True)  # a worker still starting exits on its own
+    for v in done:
+        if at is None:
+            app.store.sync_flags(v.token, list(v.flags), now)
+        log.info("%s: %s score=%.0f confidence=%.2f flags=%d", v.token, v.label, v.score, v.confidence,
+                 len(v.flags))
+    return done
+
+
+def _judge(app: Any, symbols: list[str], now: datetime) -> list[Verdict]:
+    from monitor.signals import evaluate
+
+    return [evaluate(gather_inputs(app, s, now), app.config.signals, app.config.verdict, now) for s in symbols]
+
+
+_WORKER: dict[str, Any] = {}
+
+
+def _init_worker(config: Any, url: str, disabled: dict[str, str]) -> None:
+    from types import SimpleNamespace
+
+    from monitor.store import Store
+
+    _WORKER["app"] = SimpleNamespace(config=config, store=Store(url, create=False), disabled=disabled)
+
+
+def _ping() -> bool:
+    return True
+
+
+def _work(symbols: list[str], now: datetime) -> list[Verdict]:
+    return _judge(_WORKER["app"], symbols, now)
 
 
 def rank(verdicts: list[Verdict]) -> list[Verdict]:

@@ -49,6 +49,7 @@ class Context:
         self.events: tuple[Event, ...] = tuple(e for e in view.inputs.events if pd.Timestamp(e.ts) <= self.now)
         self.reasons: list[str] = []
         self.mirrored: tuple[str, ...] = ()  # venues whose volume copies another's, excluded from sums
+        self._cache: dict[Any, Any] = {}
 
     # ------------------------------------------------------------ freshness
 
@@ -80,10 +81,19 @@ class Context:
         return [s for s in self.view.sources(m.OI_USD) if s in VENUES and s not in self.oi_venues]
 
     @cached_property
-    def oi(self) -> pd.Series:
+    def oi_table(self) -> pd.DataFrame:
+        """Fresh venues' OI on an hourly grid (time x venue); empty when only an aggregate reports."""
         venues = [v for v in self.oi_venues if v in VENUES]
-        if venues:
-            return ind.aggregate_oi(self.view.metric(m.OI_USD, tuple(venues)))
+        return ind.wide(self.view.metric(m.OI_USD, tuple(venues))) if venues else ind.wide({})
+
+    @cached_property
+    def _oi_arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        return ind.ns(self.oi_table.index), self.oi_table.to_numpy()
+
+    @cached_property
+    def oi(self) -> pd.Series:
+        if not self.oi_table.empty:
+            return ind.table_sum(self.oi_table)
         return self.view.series(m.OI_USD, self.oi_venues[0]) if self.oi_venues else ind.EMPTY
 
     @cached_property
@@ -108,7 +118,19 @@ class Context:
     # ------------------------------------------------------------ growths
 
     def oi_growth(self, window: timedelta) -> float:
-        return ind.pct_change_over(self.oi, window, self.now)
+        """Aggregate OI growth over the window, like for like: only venues whose history reaches the
+        window's start, summed only at hours where each of them reports (a venue whose stored history
+        starts inside the window, e.g. Binance's ~30 days, would otherwise read as a jump)."""
+        key = ("oi_growth", window)
+        if key not in self._cache:
+            if self.oi_table.empty:
+                self._cache[key] = ind.pct_change_over(self.oi, window, self.now)
+            else:
+                t, arr = self._oi_arrays
+                w, now = pd.Timedelta(window).value, self.now.value
+                keep, total = ind.covered_rows(t, arr, now - w + w // 4)
+                self._cache[key] = ind.pct_change_arrays(t[keep], total, w, now)
+        return self._cache[key]
 
     def onchain_growth(self, window: timedelta) -> tuple[float, str | None, dict[str, float]]:
         """Best growth over the window among fresh on-chain series (dev activity over dev_window)."""
@@ -152,14 +174,17 @@ class Context:
     def spot_volume_24h(self) -> tuple[float, list[str]]:
         """CoinGecko's all-market spot volume when fresh (one venue's spot book understates it)."""
         if self.fresh("coingecko") and "coingecko" in self.view.sources(m.SPOT_VOLUME_USD):
-            v, used = self.view.volume_24h(m.SPOT_VOLUME_USD, exclude=tuple(s for s in self.view.sources(
+            v, used = self.volume_24h(m.SPOT_VOLUME_USD, exclude=tuple(s for s in self.view.sources(
                 m.SPOT_VOLUME_USD) if s != "coingecko"))
             if math.isfinite(v):
                 return v, used
-        return self.view.volume_24h(m.SPOT_VOLUME_USD, exclude=self.mirrored)
+        return self.volume_24h(m.SPOT_VOLUME_USD, exclude=self.mirrored)
+
+    def volume_24h(self, metric: str, exclude: tuple[str, ...] = ()) -> tuple[float, list[str]]:
+        return self.view.volume_24h(metric, exclude, parse_duration(self.cfg.volume_day_max_age))
 
     def perp_turnover(self) -> float:
-        perp, _ = self.view.volume_24h(m.PERP_VOLUME_USD, exclude=self.mirrored)
+        perp, _ = self.volume_24h(m.PERP_VOLUME_USD, exclude=self.mirrored)
         return ind.ratio(perp, self.oi_now)
 
     def latest_fresh(self, metric: str, prefer: tuple[str, ...]) -> tuple[str | None, float]:
@@ -174,12 +199,19 @@ def flow_change(series: pd.Series, window: timedelta, now: Any, span: timedelta 
     s = ind.clean(series)
     if len(s) < 2:
         return math.nan
-    gaps = np.diff(s.index[-50:].values).astype("timedelta64[ms]").astype("float64")
+    t, v = ind.ns(s.index), s.to_numpy()
+    gaps = np.diff(t[-50:]) / 1e6  # ms
     spacing = pd.Timedelta(milliseconds=float(np.median(gaps)))
     span = pd.Timedelta(span) if span is not None else max(2 * spacing, pd.Timedelta(window) / 7)
-    t = pd.Timestamp(now)
-    a = ind.mean_between(s, t - span, t)
-    b = ind.mean_between(s, t - window - span, t - window)
+    end, span_ns, w = pd.Timestamp(now).value, span.value, pd.Timedelta(window).value
+    a = _mean(t, v, end - span_ns, end)
+    b = _mean(t, v, end - w - span_ns, end - w)
     if not (math.isfinite(a) and math.isfinite(b)) or b <= 0:
         return math.nan
     return (a / b - 1.0) * 100.0
+
+
+def _mean(t: np.ndarray, v: np.ndarray, start_ns: int, end_ns: int) -> float:
+    """ind.mean_between on arrays: mean of values with ts in (start, end]."""
+    lo, hi = int(t.searchsorted(start_ns, side="right")), int(t.searchsorted(end_ns, side="right"))
+    return float(v[lo:hi].mean()) if hi > lo else math.nan

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import math
 from datetime import timedelta
+from functools import cache
 
 import numpy as np
 import pandas as pd
 
 from monitor.model import SourceHealth
+from monitor.signals.indicators import ns
 from monitor.signals.inputs import FAILED_STATUSES, THROTTLE_STATUSES, View
 from monitor.timeutil import parse_duration
 
@@ -26,9 +28,15 @@ def stale_threshold(interval: timedelta, spacing: timedelta, stale_after: timede
 
 
 def source_health(view: View, stale_after: str, runs_window: timedelta = timedelta(days=1)) -> tuple[SourceHealth, ...]:
-    """One SourceHealth row per source that is expected, has data, or was polled recently."""
+    """One SourceHealth row per source expected to report observations or holding data, per configured
+    event-only source that was polled recently, and (token not configured) per other failing source.
+
+    A venue that answered "not configured" for the token is not expected, so it is neither missing nor
+    dark; an event-only source (chain, etherscan) stores events, not observations, so its latest poll
+    run, not the age of a series, says whether it is healthy."""
     now = view.now
     intervals = dict(view.inputs.poll_intervals)
+    event_sources = {s: i for s, i in view.inputs.event_sources.items() if s not in intervals}
     after = parse_duration(stale_after)
     runs = _recent_runs(view, now - runs_window)
     by_source: dict[str, list[tuple[pd.Timestamp, timedelta]]] = {}
@@ -37,9 +45,17 @@ def source_health(view: View, stale_after: str, runs_window: timedelta = timedel
             s = view.series(metric, src)
             if len(s):
                 by_source.setdefault(src, []).append((s.index[-1], spacing(s.index)))
-    names = sorted(set(intervals) | set(by_source) | (set(runs["source"]) if len(runs) else set()))
+    runs_by = {str(src): g for src, g in runs.groupby("source", sort=False)} if len(runs) else {}
+    names = set(intervals) | set(by_source)
+    names |= {s for s in event_sources if s not in by_source and s in runs_by}
+    if not view.inputs.configured:  # expectations unknown: a source failing for this token still counts
+        names |= {s for s, g in runs_by.items() if _latest_failed(g)}
     rows = []
-    for src in names:
+    for src in sorted(names):
+        mine = runs_by.get(src, runs.iloc[:0])
+        if src in event_sources and src not in by_source:
+            rows.append(_event_source_health(src, mine, event_sources[src]))
+            continue
         interval = intervals.get(src, DEFAULT_INTERVAL)
         series = by_source.get(src, [])
         last_ts = max((t for t, _ in series), default=None)
@@ -48,17 +64,11 @@ def source_health(view: View, stale_after: str, runs_window: timedelta = timedel
         threshold = stale_threshold(interval, step, after)
         age = (now - last_ts) if last_ts is not None else None
         stale = age is None or age > threshold
-        mine = runs[runs["source"] == src] if len(runs) else runs
-        ok_at = _last(mine, ~mine["status"].isin(FAILED_STATUSES)) if len(mine) else None
-        fail_mask = mine["status"].isin(FAILED_STATUSES) if len(mine) else None
-        throttle_mask = (mine["status"].isin(THROTTLE_STATUSES) | mine["http_status"].isin(THROTTLE_HTTP)) if len(mine) else None
-        failures = int(fail_mask.sum()) if fail_mask is not None else 0
-        throttled = int(throttle_mask.sum()) if throttle_mask is not None else 0
-        fail_at = _last(mine, fail_mask) if fail_mask is not None else None
-        failing = fail_at is not None and (ok_at is None or fail_at > ok_at)
+        ok_at, fail_at, failures, throttled = _run_stats(mine)
+        failing = _failing_last(ok_at, fail_at)
         dark = stale or failing
-        status = "missing" if last_ts is None else ("throttled" if failing and throttled else
-                                                    "failing" if failing else "stale" if stale else "ok")
+        status = (("throttled" if throttled else "failing") if failing else
+                  "missing" if last_ts is None else "stale" if stale else "ok")
         detail = _detail(status, age, threshold, failures, throttled, mine if failing else None)
         rows.append(SourceHealth(
             source=src, last_ok=ok_at.to_pydatetime() if ok_at is not None else None,
@@ -70,10 +80,49 @@ def source_health(view: View, stale_after: str, runs_window: timedelta = timedel
     return tuple(rows)
 
 
+def _run_stats(runs: pd.DataFrame) -> tuple[pd.Timestamp | None, pd.Timestamp | None, int, int]:
+    """(last ok run, last failed run, failures, throttled) of one source's recent poll runs."""
+    if not len(runs):
+        return None, None, 0, 0
+    fail_mask = runs["status"].isin(FAILED_STATUSES)
+    throttle_mask = runs["status"].isin(THROTTLE_STATUSES) | runs["http_status"].isin(THROTTLE_HTTP)
+    return _last(runs, ~fail_mask), _last(runs, fail_mask), int(fail_mask.sum()), int(throttle_mask.sum())
+
+
+def _failing_last(ok_at: pd.Timestamp | None, fail_at: pd.Timestamp | None) -> bool:
+    # a tie (same second) reads as failing: a poll's per-request rows and its failed summary share a stamp
+    return fail_at is not None and (ok_at is None or fail_at >= ok_at)
+
+
+def _latest_failed(runs: pd.DataFrame) -> bool:
+    ok_at, fail_at, _, _ = _run_stats(runs)
+    return _failing_last(ok_at, fail_at)
+
+
+def _event_source_health(src: str, runs: pd.DataFrame, interval: timedelta) -> SourceHealth:
+    ok_at, fail_at, failures, throttled = _run_stats(runs)
+    failing = _failing_last(ok_at, fail_at)
+    status = ("throttled" if failing and throttled else "failing") if failing else "ok"
+    detail = "events only; " + ("; ".join(p for p in (
+        f"{failures} failed request(s)" if failures else "", f"{throttled} throttled (429/418)" if throttled else "",
+        f"last poll {runs.loc[runs['started_at'] == fail_at, 'status'].iloc[-1]}" if failing else "last poll ok")
+        if p))
+    return SourceHealth(
+        source=src, last_ok=ok_at.to_pydatetime() if ok_at is not None else None, last_ts=None, failures=failures,
+        throttled=throttled, stale=False, dark=failing, detail=detail, status=status, age_s=None,
+        poll_interval_s=interval.total_seconds(), expected=True,
+    )
+
+
+@cache
+def _no_runs() -> pd.DataFrame:  # read-only; built once, when first needed
+    return pd.DataFrame(columns=["source", "status", "http_status", "started_at", "message"])
+
+
 def _recent_runs(view: View, since: pd.Timestamp) -> pd.DataFrame:
     runs = view.inputs.poll_runs
     if runs is None or runs.empty or "source" not in runs:
-        return pd.DataFrame(columns=["source", "status", "http_status", "started_at", "message"])
+        return _no_runs()
     started = pd.to_datetime(runs["started_at"], utc=True)
     keep = (started >= since) & (started <= view.now)
     out = runs.loc[keep].copy()
@@ -91,7 +140,7 @@ def _last(runs: pd.DataFrame, mask: pd.Series) -> pd.Timestamp | None:
 def spacing(index: pd.DatetimeIndex) -> timedelta:
     if len(index) < 2:
         return timedelta(0)
-    gaps = np.diff(index[-50:].values).astype("timedelta64[ms]").astype("float64") / 1000.0
+    gaps = np.diff(ns(index[-50:])) // 1_000_000 / 1000.0  # whole ms, as seconds
     return timedelta(seconds=float(np.median(gaps))) if len(gaps) else timedelta(0)
 
 

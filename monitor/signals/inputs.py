@@ -30,16 +30,25 @@ ROLLING_24H_SOURCES = frozenset({"coingecko"})  # volume points are rolling 24h 
 class TokenInputs:
     """Everything one token's judgement reads. Frames hold only the lookback; nothing here does I/O.
 
-    observations: long frame (ts, source, token, metric, value) with tz-aware UTC ts.
+    observations: long frame (ts, source, token, metric, value) with tz-aware UTC ts; or
+    series: {(metric, source): (epoch seconds int64, values float64)} sorted by time, as the evaluation
+        job reads them (used instead of ``observations`` when given; no long frame is built).
     poll_runs: the store's poll_runs frame (source, status, http_status, started_at, ...).
-    poll_intervals: configured poll interval per source expected to report for this token.
+    poll_intervals: configured poll interval per source expected to report observations for this token.
+    event_sources: event-only sources configured for this token (chain, etherscan: events, no
+        observations), with their poll intervals; healthy while their latest poll run succeeded.
+    configured: the token's configuration is known, so a source outside ``poll_intervals`` and
+        ``event_sources`` (e.g. a venue that answered "not configured") is not expected at all.
     """
 
     token: str
-    observations: pd.DataFrame
+    observations: pd.DataFrame | None = None
     events: tuple[Event, ...] = ()
     poll_runs: pd.DataFrame | None = None
     poll_intervals: Mapping[str, timedelta] = field(default_factory=dict)
+    event_sources: Mapping[str, timedelta] = field(default_factory=dict)
+    configured: bool = False
+    series: Mapping[tuple[str, str], tuple[np.ndarray, np.ndarray]] | None = None
 
 
 class View:
@@ -52,6 +61,9 @@ class View:
         self._series: dict[tuple[str, str], pd.Series] = {}
         self._cache: dict[str, Any] = {}
         self._metric_sources: dict[str, list[str]] = {}
+        if inputs.series is not None:
+            self._from_arrays(inputs.series, min_points)
+            return
         obs = inputs.observations
         if obs is None or obs.empty:
             return
@@ -85,6 +97,36 @@ class View:
             idx = pd.DatetimeIndex(t_seg[last].astype("datetime64[ns]"), tz="UTC")
             self._series[(metric, source)] = pd.Series(v_seg[last], index=idx, dtype="float64")
             self._metric_sources.setdefault(metric, []).append(source)
+        for srcs in self._metric_sources.values():
+            srcs.sort()
+        if short:
+            self.reasons.append(f"series with fewer than {min_points} points ignored: {', '.join(sorted(short)[:8])}")
+
+    def _from_arrays(self, series: Mapping[tuple[str, str], tuple[np.ndarray, np.ndarray]], min_points: int) -> None:
+        """The same cut as for a long frame (finite, at or before now, last of duplicate ts, min points)."""
+        now_s = self.now.value // 1_000_000_000
+        short, dropped = [], 0
+        for (metric, source) in sorted(series):
+            ts, values = series[(metric, source)]
+            finite = np.isfinite(values)
+            if not finite.all():
+                dropped += int((~finite).sum())
+            keep = finite & (ts <= now_s)
+            if not keep.all():
+                ts, values = ts[keep], values[keep]
+            if len(ts) > 1 and not (np.diff(ts) > 0).all():
+                order = np.argsort(ts, kind="stable")
+                ts, values = ts[order], values[order]
+                last = np.r_[ts[1:] != ts[:-1], True]
+                ts, values = ts[last], values[last]
+            if len(ts) < min_points:
+                short.append(f"{metric}@{source}")
+                continue
+            idx = pd.DatetimeIndex((ts * 1_000_000_000).astype("datetime64[ns]"), tz="UTC")
+            self._series[(metric, source)] = pd.Series(values, index=idx, dtype="float64", copy=False)
+            self._metric_sources.setdefault(metric, []).append(source)
+        if dropped:
+            self.reasons.append(f"{dropped} non-finite observation value(s) ignored")
         for srcs in self._metric_sources.values():
             srcs.sort()
         if short:
@@ -156,8 +198,11 @@ class View:
         self._cache["funding"] = result
         return result
 
-    def volume_24h(self, metric: str, exclude: tuple[str, ...] = ()) -> tuple[float, list[str]]:
-        """Total 24h volume over sources: bars summed, rolling-24h points taken as they are."""
+    def volume_24h(self, metric: str, exclude: tuple[str, ...] = (), day_max_age: timedelta = timedelta(hours=36)
+                   ) -> tuple[float, list[str]]:
+        """Total 24h volume over sources: hourly bars summed over the last 24 h, daily bars (stored once
+        the day is complete, ts = day start) as the latest complete day ending at most ``day_max_age``
+        ago, rolling-24h points taken as they are."""
         total, used = 0.0, []
         day = timedelta(days=1)
         venues = [s for s in self.sources(metric) if s in VENUES and s not in exclude]
@@ -168,7 +213,7 @@ class View:
                 last = self.last_ts(metric, src)
                 v = self.latest(metric, src) if last is not None and self.now - last <= day else math.nan
             else:
-                v = ind.sum_over(s, day, self.now)
+                v = ind.last_day_volume(s, self.now, day_max_age)
             if math.isfinite(v):
                 total += v
                 used.append(src)

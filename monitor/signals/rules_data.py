@@ -14,6 +14,7 @@ from monitor import model as m
 from monitor.model import Flag
 from monitor.signals import indicators as ind
 from monitor.signals.context import Context, rnd
+from monitor.signals.health import spacing
 from monitor.signals.inputs import VENUES
 from monitor.timeutil import parse_duration
 
@@ -95,7 +96,8 @@ def source_disagreement(ctx: Context, cfg: SignalsConfig) -> list[Flag]:
             evidence = {"metric": metric, "venues": [a, b], "matching_share": rnd(share), "bars": n,
                         "tolerance_pct": cfg.mirror_tolerance_pct, "excluded_from_totals": b}
             flags.append(Flag("source_disagreement", "warn", f"{b} {metric} mirrors {a} ~1:1 on {share:.0%} of "
-                              f"{n} bars", evidence, window=f"{n}h", lowers_confidence=True))
+                              f"{n} bars", evidence, window=f"{n} bars", lowers_confidence=True))
+    flags += aggregate_oi_disagreement(ctx, cfg)
     if len(flags) > 1:  # one flag per rule; the evidence keeps every finding
         merged = {"findings": [f.evidence for f in flags]}
         return [Flag("source_disagreement", "warn", "; ".join(f.message for f in flags), merged, window="latest",
@@ -108,9 +110,12 @@ def mirrored_pairs(ctx: Context, metric: str, cfg: SignalsConfig) -> list[tuple[
     venues = [s for s in ctx.view.sources(metric) if s in VENUES]
     if len(venues) < 2:
         return []
-    since = ctx.now - ctx.window
-    parts = {v: s[s.index > since] for v, s in ctx.view.metric(metric, tuple(venues)).items()}
-    table = ind.wide(parts, ffill_limit=0)
+    series = ctx.view.metric(metric, tuple(venues))
+    # daily bars: 7 days hold at most 8, fewer than mirror_min_points; reach back far enough for them
+    step = max((spacing(s.index) for s in series.values()), default=timedelta(0))
+    since = ctx.now - max(ctx.window, step * (cfg.mirror_min_points + 2))
+    parts = {v: s[s.index > since] for v, s in series.items()}
+    table = ind.wide(parts, freq="1D" if step >= timedelta(days=1) else "1h", ffill_limit=0)
     if table.empty:
         return []
     out = []
@@ -129,3 +134,31 @@ def mirrored_pairs(ctx: Context, metric: str, cfg: SignalsConfig) -> list[tuple[
         if share >= cfg.mirror_share:
             out.append((a, b, share, n))
     return out
+
+
+def aggregate_oi_disagreement(ctx: Context, cfg: SignalsConfig) -> list[Flag]:
+    """CoinGlass's aggregated OI against the sum of the venues, at CoinGlass's latest point, when every
+    fresh venue reports then (a venue missing at that hour would make the sum look low)."""
+    agg = [s for s in ctx.view.sources(m.OI_USD) if s not in VENUES and ctx.fresh(s)]
+    if ctx.oi_table.empty or not agg:
+        return []
+    row = ctx.oi_table.to_numpy()
+    flags = []
+    for src in agg:
+        s = ctx.view.series(m.OI_USD, src)
+        at = s.index[-1]
+        pos = int(ctx.oi_table.index.searchsorted(at, side="right")) - 1
+        if pos < 0 or ctx.oi_table.index[pos] < at - timedelta(hours=1) or not np.isfinite(row[pos]).all():
+            continue
+        venue_sum, theirs = float(row[pos].sum()), float(s.iloc[-1])
+        if not (venue_sum > 0 and theirs > 0):
+            continue
+        dev = (theirs / venue_sum - 1) * 100
+        if abs(dev) < cfg.disagreement_pct:
+            continue
+        evidence = {"metric": m.OI_USD, "values": {src: rnd(theirs), "venue_sum": rnd(venue_sum)},
+                    "venues": list(ctx.oi_table.columns), "at": at.isoformat(), "deviation_pct": {src: rnd(dev)},
+                    "threshold_pct": cfg.disagreement_pct}
+        flags.append(Flag("source_disagreement", "warn", f"{m.OI_USD} from {src} is {dev:+.0f}% off the sum of "
+                          f"{', '.join(ctx.oi_table.columns)}", evidence, window="latest", lowers_confidence=True))
+    return flags

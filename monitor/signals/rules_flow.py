@@ -67,7 +67,7 @@ def oi_surge_with_redeployment(ctx: Context, cfg: SignalsConfig) -> list[Flag]:
 
 
 def perp_spot_ratio(ctx: Context, cfg: SignalsConfig) -> list[Flag]:
-    perp, perp_src = ctx.view.volume_24h(m.PERP_VOLUME_USD, exclude=ctx.mirrored)
+    perp, perp_src = ctx.volume_24h(m.PERP_VOLUME_USD, exclude=ctx.mirrored)
     spot, spot_src = ctx.spot_volume_24h()
     r = ind.perp_spot_ratio(perp, spot)
     if not math.isfinite(r) or r < cfg.perp_spot_warn:

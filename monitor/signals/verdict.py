@@ -120,6 +120,10 @@ def _confidence(ctx: Context, flags: list[Flag], health: tuple[SourceHealth, ...
     oi_only = [v for v in ctx.oi_dark_venues if v not in {h.source for h in dark_market}]
     conf -= vcfg.stale_penalty * min(len(dark_market) + len(oi_only), 4)
     conf -= vcfg.stale_penalty / 2 * min(len(dark_other), 4)
+    venues = [h for h in health if h.source in VENUES and h.expected]
+    if venues and all(h.dark for h in venues):  # no venue-level data at all: only an aggregate, if any
+        conf -= vcfg.venues_dark_penalty
+        reasons.append(f"every configured venue is dark ({', '.join(h.source for h in venues)})")
     for h in dark_market + dark_other:
         reasons.append(f"{h.source}: {h.status} ({h.detail})")
     for v in oi_only:

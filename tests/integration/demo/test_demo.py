@@ -39,9 +39,15 @@ def test_divmon_demo_prints_four_verdicts_and_writes_a_report_with_charts(tmp_pa
     labels = {v["token"]: v["label"] for v in result["verdicts"]}
     assert set(labels) == {"SURGE", "ORGANIC", "DARK", "SPLIT"}
     assert labels["SURGE"] == "speculation"
-    assert labels["ORGANIC"] != "speculation"
+    assert labels["ORGANIC"] == "adoption"
+    assert labels["DARK"] == "insufficient data"
     surge = next(v for v in result["verdicts"] if v["token"] == "SURGE")
-    assert {"oi_surge_unsupported", "oi_surge_with_redeployment"} <= {f["rule"] for f in surge["flags"]}
+    assert {"oi_surge_unsupported", "oi_surge_with_redeployment", "perp_spot_ratio"} <= {f["rule"] for f in surge["flags"]}
+    organic = next(v for v in result["verdicts"] if v["token"] == "ORGANIC")
+    assert surge["confidence"] >= 0.95 and organic["confidence"] >= 0.95  # healthy data reads as healthy
+    split = next(v for v in result["verdicts"] if v["token"] == "SPLIT")
+    assert split["label"] == "mixed" and split["degraded"] and split["confidence"] < 0.9
+    assert "source_disagreement" in {f["rule"] for f in split["flags"]}
     dark = next(v for v in result["verdicts"] if v["token"] == "DARK")
     assert dark["degraded"] and dark["confidence"] < 0.5
     assert result["problems"] == []  # every request the clients made was in the recording

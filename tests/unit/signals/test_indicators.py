@@ -105,3 +105,27 @@ def test_ratios():
     assert ind.oi_to_tvl(5.0, 10.0) == 0.5
     assert ind.perp_spot_ratio(27e9, 23e6) == pytest.approx(1173.9, abs=0.1)  # the documented 1,174x
     assert math.isnan(ind.perp_spot_ratio(1.0, 0.0)) and math.isnan(ind.oi_to_tvl(math.inf, 1.0))
+
+
+def test_covered_sum_leaves_out_a_venue_whose_history_starts_inside_the_window():
+    bybit = hourly([100.0] * 48)
+    binance = hourly([200.0] * 24, start=T0 + timedelta(hours=24))  # history starts half way
+    table = ind.wide({"binance": binance, "bybit": bybit})
+    start = T0 + timedelta(hours=2)
+    assert ind.table_sum(table).iloc[[0, -1]].tolist() == [100.0, 300.0]  # the level sums what exists...
+    like = ind.covered_sum(table, start, timedelta(hours=1))  # ...growth compares like with like
+    assert like.tolist() == [100.0] * 48
+    both = ind.covered_sum(table, start, timedelta(hours=30))  # both count: only hours where both report
+    assert both.tolist() == [300.0] * 24 and both.index[0] == binance.index[0]
+    assert ind.covered_sum(table.iloc[:0], start, timedelta(0)).empty
+
+
+def test_last_day_volume_takes_the_latest_closed_daily_bar_within_the_bound():
+    days = hourly([10.0, 20.0, 30.0], start=T0, freq="1D")  # bars of Jan 1, 2, 3 (day starts)
+    now = T0 + timedelta(days=2, hours=6)  # Jan 3 is still open: its bar is not complete
+    assert ind.last_day_volume(days, now, timedelta(hours=36)) == 20.0  # was NaN: no bar in (now-24h, now]
+    assert ind.last_day_volume(days, T0 + timedelta(days=4, hours=1), timedelta(hours=36)) == 30.0
+    assert math.isnan(ind.last_day_volume(days, T0 + timedelta(days=6), timedelta(hours=36)))  # too old
+    hours = hourly([1.0] * 48)
+    assert ind.last_day_volume(hours, T0 + timedelta(hours=47), timedelta(hours=36)) == 24.0  # hourly: sum
+    assert math.isnan(ind.last_day_volume(ind.EMPTY, now, timedelta(hours=36)))
