@@ -17,7 +17,6 @@ upstream can answer any window a client asks for and a rebuilt bundle is byte-id
 
 from __future__ import annotations
 
-import math
 import zlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
