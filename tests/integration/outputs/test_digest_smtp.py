@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import ssl
-from html.parser import HTMLParser
 
 import pytest
 
@@ -13,6 +12,7 @@ from monitor.errors import NotifyError
 from monitor.jobs.outputs import digest_job, period_key
 from monitor.notify.email import header_value, message_id
 from tests.integration.outputs.helpers import T0, Clock, SmtpServer, fire, free_port, make_app, seed_series, self_signed
+from tests.htmltags import TagCollector
 
 HOSTILE = ["<script>alert(1)</script>", '"><img src=x onerror=alert(1)>', "[x](javascript:alert(1))",
            "AB\u202eCD", "NUL\x00X", "Z" * 10_000]
@@ -21,19 +21,6 @@ HOSTILE = ["<script>alert(1)</script>", '"><img src=x onerror=alert(1)>', "[x](j
 @pytest.fixture
 def db(tmp_path):
     return f"sqlite:///{tmp_path / 'divmon.db'}"
-
-
-class TagCollector(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__()
-        self.tags: list[tuple[str, dict]] = []
-        self.text: list[str] = []
-
-    def handle_starttag(self, tag, attrs):  # noqa: ANN001, ANN201
-        self.tags.append((tag, dict(attrs)))
-
-    def handle_data(self, data):  # noqa: ANN001, ANN201
-        self.text.append(data)
 
 
 def test_digest_has_text_and_html_parts_and_inline_charts_referenced_by_content_id(db, tmp_path):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from html.parser import HTMLParser
 
 import numpy as np
 import pandas as pd
@@ -15,6 +14,7 @@ from monitor.report.build import (
     SCHEMA_VERSION, HealthRow, TokenSeries, build_digest, build_report, clean, summarize_health,
 )
 from monitor.report.render import md_escape, render_html, render_json, render_markdown, render_text
+from tests.htmltags import TagCollector
 
 T = dt.datetime(2026, 11, 27, 8, tzinfo=dt.UTC)
 HOSTILE = ["<script>alert(1)</script>", '"><img src=x onerror=alert(1)>', "[x](javascript:alert(1))",
@@ -25,19 +25,6 @@ ALLOWED_TAGS = {"html", "head", "meta", "title", "style", "body", "h1", "h2", "h
 
 def verdict(token: str, score: float, label: str = "speculation", flags=(), **kw) -> Verdict:  # noqa: ANN001, ANN003
     return Verdict(token=token, label=label, score=score, confidence=0.8, flags=tuple(flags), as_of=T, **kw)
-
-
-class Tags(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__()
-        self.tags: list[tuple[str, dict]] = []
-        self.text: list[str] = []
-
-    def handle_starttag(self, tag, attrs):  # noqa: ANN001, ANN201
-        self.tags.append((tag, dict(attrs)))
-
-    def handle_data(self, data):  # noqa: ANN001, ANN201
-        self.text.append(data)
 
 
 def test_tokens_are_ranked_by_score_with_insufficient_data_last():
@@ -74,7 +61,7 @@ def test_r1_hostile_token_names_render_as_text_in_html():
     flags = [Flag("oi_surge_unsupported", "high", name, {name[:20]: 1.0}) for name in HOSTILE[:2]]
     verdicts = [verdict(name, 50 + i, flags=flags, reasons=(name,)) for i, name in enumerate(HOSTILE)]
     html = render_html(build_report(verdicts, generated_at=T))
-    parser = Tags()
+    parser = TagCollector()
     parser.feed(html)
     tags = {t for t, _ in parser.tags}
     assert tags <= ALLOWED_TAGS, tags - ALLOWED_TAGS
