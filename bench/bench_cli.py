@@ -1,7 +1,8 @@
 """CLI start-up: `divmon --help` and `divmon check --help` against `python -c pass`.
 
 Target (issue 8): each ≤ 3× `python -c pass`, both started as subprocesses by the same interpreter,
-median of ≥ 10 runs (quick: 10, full: 30), runs interleaved so drift hits all three alike.
+median of ≥ 10 runs (quick: 10 after 1 warm-up, full: 30 after 2), runs interleaved so drift hits all
+three alike.
 
 The CLI is started through the console script next to sys.executable when it is installed there;
 otherwise through `python -c "import sys; from monitor.cli import main; sys.exit(main())"` for both
@@ -19,14 +20,14 @@ LIMIT = 3.0
 
 
 def run(quick: bool) -> list[dict[str, Any]]:
-    repeat = 10 if quick else 30
+    repeat, warmup = (10, 1) if quick else (30, 2)
     prefix, how = divmon_command()
     commands = {
         "python -c pass": [sys.executable, "-c", "pass"],
         "divmon --help": [*prefix, "--help"],
         "divmon check --help": [*prefix, "check", "--help"],
     }
-    timings = time_commands(commands, repeat, warmup=2)
+    timings = time_commands(commands, repeat, warmup=warmup)
     base = timings["python -c pass"]
     rows = []
     for name in ("divmon --help", "divmon check --help"):

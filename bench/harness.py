@@ -310,6 +310,28 @@ def _fmt(x: float | None) -> str:
     return f"{x:.2e}"
 
 
+def cpu_seconds() -> float:
+    """User + system CPU of this process and of the subprocesses it has waited for."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
+def load_average() -> float | None:
+    try:
+        return os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return None
+
+
+def summary(spent: Mapping[str, tuple[float, float]], load: float | None) -> str:
+    """Totals and each module's wall and CPU seconds: CPU shows the cost when other load inflates wall time."""
+    wall, cpu = sum(w for w, _ in spent.values()), sum(c for _, c in spent.values())
+    at_start = f"; load average {load:.2f} at start" if load is not None else ""
+    per_module = ", ".join(f"{name} {w:.1f} s/{c:.1f} s" for name, (w, c) in spent.items())
+    return (f"{len(spent)} module(s) in {wall:.1f} s wall, {cpu:.1f} s CPU incl. subprocesses{at_start}\n"
+            f"per module (wall/CPU): {per_module}")
+
+
 def header(quick: bool) -> str:
     usable, total = cores()
     machine = f"{usable} cores" + (f" usable of {total}" if usable != total else "")
@@ -367,19 +389,20 @@ def main(argv: Sequence[str] | None = None, package: str = "bench") -> int:
     title = header(args.quick)
     sys.stderr.write(title + "\n")
     rows: list[dict[str, Any]] = []
-    started = time.perf_counter()
+    spent: dict[str, tuple[float, float]] = {}
+    load = load_average()
     for short, module_name in selected.items():
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), cpu_seconds()
         sys.stderr.write(f"[bench] {short} ...\n")
         sys.stderr.flush()
         rows.extend(run_module(short, module_name, args.quick))
-        sys.stderr.write(f"[bench] {short} done in {time.perf_counter() - t0:.1f} s\n")
-    total = time.perf_counter() - started
+        spent[short] = (time.perf_counter() - t0, cpu_seconds() - c0)
+        sys.stderr.write(f"[bench] {short} done in {spent[short][0]:.1f} s (CPU {spent[short][1]:.1f} s)\n")
 
     if args.json:
         sys.stdout.write(to_json(rows) + "\n")
     else:
-        sys.stdout.write(format_table(rows, title) + f"\n\n{len(selected)} module(s) in {total:.1f} s\n")
+        sys.stdout.write(format_table(rows, title) + "\n\n" + summary(spent, load) + "\n")
     crashed = any(r["error"] for r in rows)
     missed = any(r["passed"] is False for r in rows)
     return 1 if crashed or (args.fail_on_miss and missed) else 0

@@ -45,9 +45,10 @@ def _split(frame: pd.DataFrame) -> dict[str, dict[str, pd.Series]]:
     out: dict[str, dict[str, pd.Series]] = {}
     if frame.empty:
         return out
-    ts, values = frame["ts"].to_numpy(), frame["value"].to_numpy()
+    # a tz-aware column's to_numpy() is an object array of Timestamps: index the DatetimeIndex instead
+    ts, values = pd.DatetimeIndex(frame["ts"]), frame["value"].to_numpy()
     for (metric, source), rows in frame.groupby(["metric", "source"], sort=False).indices.items():
-        series = pd.Series(values[rows], index=pd.DatetimeIndex(ts[rows]), name=source).sort_index()
+        series = pd.Series(values[rows], index=ts[rows], name=source).sort_index()
         out.setdefault(metric, {})[source] = series
     return out
 

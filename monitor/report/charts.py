@@ -17,6 +17,8 @@ PANELS = ("OI / TVL / active addresses / dev (first value = 100)", "Funding per 
           "Liquidations (USD)")
 EVENT_COLOR = "#d62728"
 MAX_POINTS = 400
+Y_TICKS = 3  # at most this many y intervals per panel: each tick label is a text draw
+RSI_TICKS = (30, 50, 70, 90)
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#17becf")
 
 
@@ -26,26 +28,34 @@ class ChartRenderer:
     def __init__(self, dpi: int = 60, size: tuple[float, float] = (8.0, 9.0)):
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
-        from matplotlib.ticker import FixedFormatter, FixedLocator, MaxNLocator, NullLocator
+        from matplotlib import ticker
 
-        self._fixed = (FixedLocator, FixedFormatter)
-        self._null = NullLocator
-        self._max_n = MaxNLocator
+        self._ticker = ticker
         self.dpi = dpi
         self.figure = Figure(figsize=size, dpi=dpi)
         FigureCanvasAgg(self.figure)
-        self.axes = self.figure.subplots(len(PANELS), 1, sharex=True)
+        # Not sharex: a shared x axis makes every panel measure all five panels' tick labels when it
+        # draws. The x limits and ticks are set on each panel instead, labelled on the bottom one only.
+        self.axes = self.figure.subplots(len(PANELS), 1)
         self.figure.subplots_adjust(left=0.1, right=0.97, top=0.95, bottom=0.05, hspace=0.25)
         # Drawing axes is most of the cost: titles are plain axes text, series names a coloured key
-        # (no legend boxes), x ticks fixed per token (no date locator), no minor ticks.
+        # (no legend boxes), x ticks fixed per token (no date locator), no minor ticks, no top/right
+        # spines, and no axis-label placement (there are no axis labels; placing them measures every
+        # tick label again).
         for ax, title in zip(self.axes, PANELS, strict=True):
             ax.text(0.01, 0.97, title, transform=ax.transAxes, fontsize=8, va="top")
-            ax.tick_params(labelsize=7)
-            ax.yaxis.set_major_locator(MaxNLocator(4))
-            ax.yaxis.set_minor_locator(NullLocator())
+            ax.tick_params(labelsize=7, labelbottom=ax is self.axes[-1])
+            ax.yaxis.set_major_locator(ticker.MaxNLocator(Y_TICKS))
+            ax.yaxis.set_minor_locator(ticker.NullLocator())
+            ax.xaxis.set_minor_locator(ticker.NullLocator())
+            for side in ("top", "right"):
+                ax.spines[side].set_visible(False)
+            for axis in (ax.xaxis, ax.yaxis):
+                axis._update_label_position = _no_label  # noqa: SLF001 - see above
         for level, color in ((70, "#f0ad4e"), (80, "#e67e22"), (90, "#c0392b")):
             self.axes[3].axhline(level, color=color, linewidth=0.7, linestyle="--")
         self.axes[3].set_ylim(0, 100)
+        self.axes[3].yaxis.set_major_locator(ticker.FixedLocator(RSI_TICKS))
         self.suptitle = self.figure.suptitle("", fontsize=10)
         self.suptitle.set_parse_math(False)  # a token name with "$" is text, not TeX
         self._drawn: list = []
@@ -56,6 +66,19 @@ class ChartRenderer:
                 self._drawn.extend(a)
             elif a is not None:
                 self._drawn.append(a)
+
+    def _set_scale(self, ax, log: bool) -> None:  # noqa: ANN001
+        """Switch the normalised panel between log and linear (set_yscale resets the tick setup). Log
+        ticks at 1-2-5 steps, printed plainly: the default 10^n labels go through mathtext and leave a
+        100-based panel with one label."""
+        ticker = self._ticker
+        ax.set_yscale("log" if log else "linear")
+        ax.yaxis.set_minor_locator(ticker.NullLocator())
+        if log:
+            ax.yaxis.set_major_locator(ticker.LogLocator(subs=(1.0, 2.0, 5.0), numticks=Y_TICKS + 1))
+            ax.yaxis.set_major_formatter(ticker.FuncFormatter(lambda v, _pos: f"{v:g}"))
+        else:
+            ax.yaxis.set_major_locator(ticker.MaxNLocator(Y_TICKS))
 
     def _key(self, ax, names: list[tuple[str, str]]) -> None:  # noqa: ANN001
         """Series names in their colours along the top right of the panel (laid out by an estimated
@@ -69,17 +92,17 @@ class ChartRenderer:
     def _x_ticks(self, lo: float, hi: float) -> None:
         import datetime as dt
 
-        locator_cls, formatter_cls = self._fixed
+        ticker = self._ticker
         if not hi > lo:
             hi = lo + 1.0
         ticks = [lo + (hi - lo) * k / 5 for k in range(6)]
         epoch = dt.datetime(1970, 1, 1)
         fmt = "%b %d" if hi - lo > 2 else "%d %H:%M"
         labels = [(epoch + dt.timedelta(days=t)).strftime(fmt) for t in ticks]
-        axis = self.axes[-1].xaxis  # shared by every panel
-        axis.set_major_locator(locator_cls(ticks))
-        axis.set_major_formatter(formatter_cls(labels))
-        self.axes[-1].set_xlim(lo, hi)
+        for ax in self.axes:
+            ax.xaxis.set_major_locator(ticker.FixedLocator(ticks))
+            ax.xaxis.set_major_formatter(ticker.FixedFormatter(labels))
+            ax.set_xlim(lo, hi)
 
     def png(self, token: str, series: TokenSeries) -> bytes:
         # Remove only what the previous token drew; axes, ticks and text objects are reused.
@@ -102,12 +125,9 @@ class ChartRenderer:
         for i, (label, s) in enumerate(norm.items()):
             line(ax_norm, s, PALETTE[i % len(PALETTE)])
         self._key(ax_norm, [(k, PALETTE[i % len(PALETTE)]) for i, k in enumerate(norm)])
-        log_scale = bool(norm) and all((s > 0).all() for s in norm.values())
+        log_scale = bool(norm) and all(bool((s.to_numpy() > 0).all()) for s in norm.values())
         if ax_norm.get_yscale() != ("log" if log_scale else "linear"):
-            ax_norm.set_yscale("log" if log_scale else "linear")
-            ax_norm.yaxis.set_minor_locator(self._null())
-            if not log_scale:
-                ax_norm.yaxis.set_major_locator(self._max_n(4))
+            self._set_scale(ax_norm, log_scale)
         for ax, per_venue, scale in ((ax_fund, series.funding, 100.0), (ax_ls, series.long_short, 1.0)):
             venues = sorted(per_venue)
             for i, venue in enumerate(venues):
@@ -150,6 +170,10 @@ class ChartRenderer:
         buf = io.BytesIO()
         self.figure.savefig(buf, format="png", dpi=self.dpi, pil_kwargs={"compress_level": 2})
         return buf.getvalue()
+
+
+def _no_label(renderer) -> None:  # noqa: ANN001
+    """Axis label placement, skipped: the charts have no axis labels."""
 
 
 class _XY:

@@ -80,6 +80,23 @@ def test_missed_target_exits_0_unless_fail_on_miss(fake_package, capsys):
     assert harness.main(["--quick", "--only", "bench_miss", "--fail-on-miss"], package=fake_package) == 1
 
 
+def test_table_ends_with_wall_and_cpu_time_per_module(fake_package, capsys):
+    assert harness.main(["--quick", "--only", "miss", "--only", "boom"], package=fake_package) == 1
+    out, err = capsys.readouterr()
+    total, per_module = out.rstrip().splitlines()[-2:]
+    assert total.startswith("2 module(s) in ") and " s CPU incl. subprocesses" in total
+    assert per_module.startswith("per module (wall/CPU): boom ") and ", miss " in per_module
+    assert "[bench] miss done in " in err and " (CPU " in err
+
+
+def test_summary_adds_up_wall_and_cpu_seconds():
+    text = harness.summary({"store": (10.0, 8.5), "poll": (20.0, 3.0)}, load=1.5)
+    assert text.splitlines() == [
+        "2 module(s) in 30.0 s wall, 11.5 s CPU incl. subprocesses; load average 1.50 at start",
+        "per module (wall/CPU): store 10.0 s/8.5 s, poll 20.0 s/3.0 s"]
+    assert "load average" not in harness.summary({"cli": (1.0, 0.5)}, load=None)
+
+
 def test_unknown_only_name_is_a_usage_error(fake_package, capsys):
     assert harness.main(["--only", "nosuch"], package=fake_package) == 2
     assert "unknown benchmark" in capsys.readouterr().err
