@@ -81,15 +81,21 @@ def parse_result(payload: Any) -> DuneResult:
     return DuneResult(state, ended_at, rows, execution_id if isinstance(execution_id, str) else None, next_offset)
 
 
-def rows_to_records(rows: list[dict[str, Any]], metric: str, token: str) -> list[tuple]:
-    """Result rows -> (day, "dune", token, metric, value). A row names its day (day/block_date/…) and the
-    value (a column named like the metric, or ``value``). A null value is a day without data: skipped."""
+def _objects(rows: Any):  # noqa: ANN202 - yields (index, row)
+    """Each result row with its index; the list and every row must be JSON objects."""
     if not isinstance(rows, list):
         raise ParseError("rows: expected a list", source="dune")
-    out = []
     for i, row in enumerate(rows):
         if not isinstance(row, dict):
             raise ParseError(f"rows[{i}]: not an object", source="dune")
+        yield i, row
+
+
+def rows_to_records(rows: list[dict[str, Any]], metric: str, token: str) -> list[tuple]:
+    """Result rows -> (day, "dune", token, metric, value). A row names its day (day/block_date/…) and the
+    value (a column named like the metric, or ``value``). A null value is a day without data: skipped."""
+    out = []
+    for i, row in _objects(rows):
         day_key = next((k for k in _DAY_COLUMNS if k in row), None)
         value_key = metric if metric in row else ("value" if "value" in row else None)
         if day_key is None or value_key is None:
@@ -108,12 +114,8 @@ def rows_to_records(rows: list[dict[str, Any]], metric: str, token: str) -> list
 
 def rows_to_events(rows: list[dict[str, Any]], token: str, chain: str) -> list[Event]:
     """liquidity_moves rows -> liquidity_migrated events keyed by (chain, tx hash, log index of the inflow)."""
-    if not isinstance(rows, list):
-        raise ParseError("rows: expected a list", source="dune")
     out = []
-    for i, row in enumerate(rows):
-        if not isinstance(row, dict):
-            raise ParseError(f"rows[{i}]: not an object", source="dune")
+    for i, row in _objects(rows):
         missing = [k for k in ("block_time", "tx_hash", "evt_index", "from_pool", "to_pool") if row.get(k) is None]
         if missing:
             raise ParseError(f"rows[{i}]: missing {missing}", source="dune")
