@@ -34,6 +34,9 @@ class SignalsConfig(Strict):
     min_points: int = 3
     trend_window: str = "30d"  # adoption is judged on a longer window than a surge
     adoption_growth_pct: float = 20.0
+    adoption_z: float = 3.0  # growth must be this many times the series' own noise (MAD of its changes)
+    adoption_strong_z: float = 6.0  # one family alone carries adoption only this far beyond its noise
+    adoption_event_days: float = 3.0  # points this close to a creation, migration or settlement are left out
     lookback: str = "37d"  # what evaluate reads: the 30-day baseline plus a 7-day window
     regime_window: str = "1d"
     regime_oi_pct: float = 5.0  # |OI change| that makes an OI/price regime

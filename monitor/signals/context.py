@@ -132,30 +132,6 @@ class Context:
                 self._cache[key] = ind.pct_change_arrays(t[keep], total, w, now)
         return self._cache[key]
 
-    def onchain_growth(self, window: timedelta) -> tuple[float, str | None, dict[str, float]]:
-        """Best growth over the window among fresh on-chain series (dev activity over dev_window)."""
-        growths: dict[str, float] = {}
-        for metric, sources in self.onchain_sources.items():
-            if metric == m.TVL_USD and m.TVL_TOKEN in self.onchain_sources:
-                continue  # TVL in token units, so a price move is not mistaken for deposits
-            for src in sources:
-                if not self.fresh(src):
-                    continue
-                s = self.view.series(metric, src)
-                if metric in DEV_METRICS:
-                    g = flow_change(s, parse_duration(self.cfg.dev_window), self.now, parse_duration(self.cfg.dev_window))
-                elif metric in ONCHAIN_FLOWS:
-                    g = flow_change(s, window, self.now)
-                else:
-                    g = ind.pct_change_over(s, window, self.now)
-                if math.isfinite(g):
-                    key = metric if metric not in growths else f"{metric}@{src}"
-                    growths[key] = g
-        if not growths:
-            return math.nan, None, {}
-        best = max(growths, key=lambda k: growths[k])
-        return growths[best], best, growths
-
     def steepest_oi_day(self, window: timedelta) -> pd.Timestamp | None:
         s = self.oi.dropna()
         if len(s) < 2:
@@ -193,25 +169,3 @@ class Context:
                 return src, self.view.latest(metric, src)
         return None, math.nan
 
-
-def flow_change(series: pd.Series, window: timedelta, now: Any, span: timedelta | None = None) -> float:
-    """Percent change of a flow's mean over the latest span against the span ending one window earlier."""
-    s = ind.clean(series)
-    if len(s) < 2:
-        return math.nan
-    t, v = ind.ns(s.index), s.to_numpy()
-    gaps = np.diff(t[-50:]) / 1e6  # ms
-    spacing = pd.Timedelta(milliseconds=float(np.median(gaps)))
-    span = pd.Timedelta(span) if span is not None else max(2 * spacing, pd.Timedelta(window) / 7)
-    end, span_ns, w = pd.Timestamp(now).value, span.value, pd.Timedelta(window).value
-    a = _mean(t, v, end - span_ns, end)
-    b = _mean(t, v, end - w - span_ns, end - w)
-    if not (math.isfinite(a) and math.isfinite(b)) or b <= 0:
-        return math.nan
-    return (a / b - 1.0) * 100.0
-
-
-def _mean(t: np.ndarray, v: np.ndarray, start_ns: int, end_ns: int) -> float:
-    """ind.mean_between on arrays: mean of values with ts in (start, end]."""
-    lo, hi = int(t.searchsorted(start_ns, side="right")), int(t.searchsorted(end_ns, side="right"))
-    return float(v[lo:hi].mean()) if hi > lo else math.nan

@@ -12,6 +12,7 @@ import pandas as pd
 from monitor import model as m
 from monitor.model import CONTRACT_EVENT_KINDS, Flag
 from monitor.signals import indicators as ind
+from monitor.signals.adoption import assess
 from monitor.signals.context import Context, fmt_pct, rnd
 
 if TYPE_CHECKING:
@@ -19,27 +20,31 @@ if TYPE_CHECKING:
 
 
 def oi_surge_unsupported(ctx: Context, cfg: SignalsConfig) -> list[Flag]:
-    """Aggregate OI grows ≥ oi_surge_pct over the window while the best on-chain growth stays flat."""
+    """Aggregate OI grows ≥ oi_surge_pct over the window while on-chain growth does not support it: the
+    same breadth-and-noise reading as adoption (adoption.py), with onchain_flat_pct as the growth bar."""
     if not ctx.divergence_ok:
         return []
     hits = {}
     for label, window in ctx.windows:
         oi = ctx.oi_growth(window)
-        best, metric, growths = ctx.onchain_growth(window)
-        if math.isfinite(oi) and oi >= cfg.oi_surge_pct and math.isfinite(best) and best <= cfg.onchain_flat_pct:
+        onchain = assess(ctx, window, cfg.onchain_flat_pct)
+        if math.isfinite(oi) and oi >= cfg.oi_surge_pct and onchain.judged and not onchain.supported:
+            best, metric = onchain.best()
             hits[label] = {"oi_growth_pct": rnd(oi), "best_onchain_growth_pct": rnd(best), "best_onchain_metric": metric,
-                           "onchain_growth_pct": {k: rnd(v) for k, v in growths.items()}}
+                           "onchain_growth_pct": {k: rnd(v) for k, v in onchain.growths().items()},
+                           "onchain": onchain.evidence()}
     if not hits:
         return []
     main = next(iter(hits.values()))
     evidence = {"windows": hits, "oi_usd": rnd(ctx.oi_now), "venues": ctx.oi_venues,
-                "thresholds": {"oi_surge_pct": cfg.oi_surge_pct, "onchain_flat_pct": cfg.onchain_flat_pct}}
+                "thresholds": {"oi_surge_pct": cfg.oi_surge_pct, "onchain_flat_pct": cfg.onchain_flat_pct,
+                               "adoption_z": cfg.adoption_z, "adoption_strong_z": cfg.adoption_strong_z}}
     turnover = ctx.perp_turnover()
     if math.isfinite(turnover):
         evidence["perp_volume_24h_to_oi"] = rnd(turnover)
     labels = list(hits)
-    msg = (f"OI {fmt_pct(main['oi_growth_pct'])} over {labels[0]} while on-chain growth is at most "
-           f"{fmt_pct(main['best_onchain_growth_pct'])} ({main['best_onchain_metric']})")
+    msg = (f"OI {fmt_pct(main['oi_growth_pct'])} over {labels[0]} without broad on-chain growth: "
+           f"{main['onchain']['why']} (best {fmt_pct(main['best_onchain_growth_pct'])} {main['best_onchain_metric']})")
     return [Flag("oi_surge_unsupported", "high", msg, evidence, window="+".join(labels), confirmed=len(hits) > 1)]
 
 

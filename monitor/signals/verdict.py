@@ -1,7 +1,8 @@
 """From flags and health to a verdict: label, 0-100 speculation score, confidence and reasons.
 
 Score = base + Σ weight(rule) × severity factor × (confirm bonus when confirmed on two windows)
-        − adoption points (on-chain growth leading OI over the trend window), clipped to 0..100.
+        − adoption points (broad on-chain growth beyond noise leading OI over the trend window, see
+        adoption.py), clipped to 0..100.
 Confidence starts at 1 and loses a share for every dark, stale, missing or disagreeing input; a blind
 spot during a market move costs extra and is named "data degraded" so dark data never reads as calm.
 """
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from monitor.model import SEVERITY_ORDER, Flag, SourceHealth, Verdict
+from monitor.signals.adoption import assess
 from monitor.signals.context import Context, rnd
 from monitor.signals.health import source_health
 from monitor.signals.inputs import VENUES, TokenInputs, View
@@ -99,12 +101,13 @@ def _score(ctx: Context, flags: list[Flag], cfg: SignalsConfig, vcfg: VerdictCon
     adoption = 0.0
     growth = {}
     if ctx.divergence_ok:
-        best, metric, _ = ctx.onchain_growth(ctx.trend_window)
+        onchain = assess(ctx, ctx.trend_window, cfg.adoption_growth_pct)
+        best, metric = onchain.best()
         oi = ctx.oi_growth(ctx.trend_window)
         growth = {"window": cfg.trend_window, "best_onchain_growth_pct": rnd(best), "best_onchain_metric": metric,
-                  "oi_growth_pct": rnd(oi)}
-        if (math.isfinite(best) and best >= cfg.adoption_growth_pct
-                and (not math.isfinite(oi) or oi <= best) and "oi_surge_unsupported" not in parts):
+                  "oi_growth_pct": rnd(oi), "onchain_growth_pct": {k: rnd(v) for k, v in onchain.growths().items()},
+                  "onchain": onchain.evidence()}
+        if onchain.supported and (not math.isfinite(oi) or oi <= best) and "oi_surge_unsupported" not in parts:
             adoption = vcfg.adoption_points * min(1.0, best / (2 * cfg.adoption_growth_pct))
     score = min(100.0, max(0.0, vcfg.base_score + sum(parts.values()) - adoption))
     breakdown = {"base": vcfg.base_score, "rules": {k: rnd(v) for k, v in parts.items()}, "adoption": rnd(adoption),
