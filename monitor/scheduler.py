@@ -161,6 +161,13 @@ class Daemon:
         self.wait_idle("poll:", self.app.config.schedule.misfire_grace_s)  # judge after the polls land
         verdicts = evaluate_all(self.app)
         self._verdicts = verdicts
+        from monitor.jobs.digest import alert_job
+
+        try:  # immediate alerts for new critical episodes, when configured; a failure never loses the verdicts
+            for outcome in alert_job(self.app):
+                log.info("alert %s %s: %s %s", outcome.channel, outcome.period, outcome.status, outcome.detail)
+        except Exception as exc:  # noqa: BLE001
+            log.error("alerts not sent: %s", self.app.redactor(exc))
         if self.metrics:
             counts = {s: 0 for s in ("info", "warn", "high", "critical")}
             for v in verdicts:
@@ -179,7 +186,7 @@ class Daemon:
         from monitor.jobs.outputs import channels, digest_job
 
         if channels(self.app):
-            for outcome in digest_job(self.app, send=True):
+            for outcome in digest_job(self.app, send=True, verdicts=self._verdicts):
                 log.info("digest %s %s: %s %s", outcome.channel, outcome.period, outcome.status, outcome.detail)
 
     def heartbeat(self) -> None:

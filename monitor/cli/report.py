@@ -38,14 +38,15 @@ def _report(app, args: argparse.Namespace) -> int:  # noqa: ANN001
 def _digest(app, args: argparse.Namespace) -> int:  # noqa: ANN001
     from monitor.jobs.outputs import digest_job
 
+    verdicts = None
     if args.send:
         try:  # flags must be current before the period's changes are listed
             from monitor.jobs.evaluate import evaluate_all
         except ImportError:
             evaluate_all = None
         if evaluate_all is not None:
-            evaluate_all(app)
-    outcomes = digest_job(app, send=args.send, out=args.out)
+            verdicts = evaluate_all(app)
+    outcomes = digest_job(app, send=args.send, out=args.out, verdicts=verdicts)
     for o in outcomes:
         print(f"{o.channel:<8} {o.period:<16} {o.status:<8} {o.detail}")
     if any(o.status in ("pending", "failed") for o in outcomes):

@@ -17,7 +17,8 @@ from pydantic import Field, ValidationError, model_validator
 from monitor.errors import ConfigError
 
 from monitor.config.base import ADDRESS, ENV_NAME, NetworkConfig, Strict, url_problem
-from monitor.config.outputs import EmailConfig, ReportConfig, ScheduleConfig, StorageConfig, WebhookConfig
+from monitor.config.paths import resolve_paths
+from monitor.config.outputs import DigestConfig, EmailConfig, ReportConfig, ScheduleConfig, StorageConfig, WebhookConfig
 from monitor.config.sources import (
     SOURCE_DEFAULTS, ChainConfig, CoinGlassConfig, DefiLlamaConfig, DuneConfig, EtherscanConfig, GitHubConfig,
     SourceConfig, SourcesConfig, VenueConfig,
@@ -32,7 +33,7 @@ __all__ = [
     "DefiLlamaConfig", "DuneConfig", "EmailConfig", "EtherscanConfig", "GitHubConfig", "Migration", "NetworkConfig",
     "ReportConfig", "ScheduleConfig", "Secrets", "SignalsConfig", "SourceConfig", "SourcesConfig", "StorageConfig",
     "Strict", "TokenConfig", "VenueConfig", "VenueSymbols", "VerdictConfig", "WebhookConfig", "disabled_sources",
-    "load_config", "mask", "parse_config", "render_config", "url_problem",
+    "find_config", "load_config", "mask", "parse_config", "render_config", "url_problem",
 ]
 
 
@@ -47,6 +48,7 @@ class Config(Strict):
     report: ReportConfig = ReportConfig()
     email: EmailConfig = EmailConfig()
     webhook: WebhookConfig = WebhookConfig()
+    digest: DigestConfig = DigestConfig()
 
     @model_validator(mode="after")
     def _checks(self) -> Config:
@@ -106,18 +108,30 @@ def parse_config(data: Any, *, origin: str = "config") -> Config:
         raise ConfigError(f"{origin}: {len(problems)} problem(s)", problems) from None
 
 
-def load_config(path: str | os.PathLike[str] | None = None) -> Config:
-    """Read a YAML config (safe loading); with no path, $DIVMON_CONFIG, then ./config.yaml, else the
-    embedded defaults (no tokens, SQLite file divmon.db)."""
+def find_config(path: str | os.PathLike[str] | None = None) -> Path | None:
+    """The config file to read: ``path``, else $DIVMON_CONFIG, else ./config.yaml if there is one."""
     if path is None:
         path = os.environ.get(ENV_CONFIG) or ("config.yaml" if Path("config.yaml").is_file() else None)
-        if path is None:
-            return Config()
-    path = Path(path)
+    return None if path is None else Path(path)
+
+
+def load_config(path: str | os.PathLike[str] | None = None) -> Config:
+    """Read a YAML config (safe loading); with no path, $DIVMON_CONFIG, then ./config.yaml, else the
+    embedded defaults (no tokens, SQLite file divmon.db in the current folder). Relative paths in a
+    file are relative to the file's folder."""
+    path = find_config(path)
+    if path is None:
+        return Config()
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
     except OSError as exc:
         raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[:exc.start].count(b"\n") + 1
+        raise ConfigError(f"{path}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at line {line}); "
+                          "save the file as UTF-8") from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -125,7 +139,7 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise ConfigError(f"{path}: not valid YAML{where}: {problem}") from None
-    return parse_config(data, origin=str(path))
+    return resolve_paths(parse_config(data, origin=str(path)), path.resolve().parent)
 
 
 # ---------------------------------------------------------------- secrets

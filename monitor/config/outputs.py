@@ -8,27 +8,38 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from monitor.config.base import ENV_NAME, Strict
+from monitor.config.types import Duration, HeaderText
+
+
+Severity = Literal["info", "warn", "high", "critical"]
+
+
+class DigestConfig(Strict):
+    cooldown: str = "2h"  # a flag re-firing this soon after it stopped continues its episode
+
+    @field_validator("cooldown")
+    @classmethod
+    def _duration(cls, v: str) -> str:
+        from monitor.timeutil import parse_duration
+
+        parse_duration(v)
+        return v
 
 
 class EmailConfig(Strict):
     enabled: bool = False
-    host: str = "127.0.0.1"
+    host: HeaderText = "127.0.0.1"
     port: int = Field(587, ge=1, le=65535)
     security: Literal["starttls", "ssl", "none"] = "starttls"
     username_env: str | None = None
     password_env: str | None = None
     ca_file: str | None = None
-    sender: str = "divmon@localhost"
+    sender: HeaderText = "divmon@localhost"
     recipients: list[str] = []
     timeout_s: float = Field(30.0, gt=0)
-    subject_prefix: str = "[divmon]"
-
-    @field_validator("host", "sender", "subject_prefix")
-    @classmethod
-    def _one_line(cls, v: str) -> str:
-        if any(ch in v for ch in "\r\n\x00\x85\u2028\u2029"):
-            raise ValueError("must not contain a line break (it would end up in a mail header)")
-        return v
+    subject_prefix: HeaderText = "[divmon]"
+    min_severity: Severity = "warn"  # flags below this are left out of this channel's digest
+    alert_critical: bool = False  # also send one immediate alert per new critical episode
 
     @field_validator("recipients")
     @classmethod
@@ -51,6 +62,8 @@ class WebhookConfig(Strict):
     url_env: str = "DIVMON_WEBHOOK_URL"  # the URL often embeds a token, so it is a secret too
     style: Literal["slack", "discord", "telegram", "generic"] = "generic"
     timeout_s: float = Field(10.0, gt=0)
+    min_severity: Severity = "warn"
+    alert_critical: bool = False
 
     @field_validator("url_env")
     @classmethod
@@ -114,9 +127,18 @@ class ReportConfig(Strict):
     out_dir: str = "reports"
     formats: list[Literal["html", "md", "json"]] = ["html", "md", "json"]
     chart_days: int = Field(30, ge=1, le=3650)
+    url: str | None = None  # where the full report is published; digests link to it when set
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, v: str | None) -> str | None:
+        if v is not None and not re.fullmatch(r"https?://[^\s\"'<>\\]+", v):
+            raise ValueError("must be an http:// or https:// URL (it becomes a link in digests)")
+        return v
 
 
 class StorageConfig(Strict):
     url: str = "sqlite:///divmon.db"
     busy_timeout_s: float = Field(30.0, gt=0)
-    health_retention: str = "35d"  # request health older than this is pruned after each poll
+    health_retention: Duration = "35d"  # request health older than this is pruned after each poll
+    cache_dir: str = ".divmon-cache"  # markets, Dune query ids; relative paths follow the config file

@@ -5,14 +5,15 @@ from __future__ import annotations
 from pydantic import Field
 
 from monitor.config.base import Strict
+from monitor.config.types import Duration
 
 
 class SignalsConfig(Strict):
-    window: str = "7d"
-    confirm_window: str = "3d"  # a rule that also fires on this window counts more
+    window: Duration = "7d"
+    confirm_window: Duration = "3d"  # a rule that also fires on this window counts more
     oi_surge_pct: float = 100.0
     onchain_flat_pct: float = 20.0
-    dev_window: str = "28d"
+    dev_window: Duration = "28d"
     redeploy_oi_pct: float = 50.0
     redeploy_days: float = 3.0
     perp_spot_warn: float = 10.0
@@ -27,26 +28,26 @@ class SignalsConfig(Strict):
     rsi_period: int = 14
     liq_sigma: float = 3.0
     liq_oi_pct: float = 5.0
-    liq_baseline: str = "30d"
+    liq_baseline: Duration = "30d"
     disagreement_pct: float = 25.0
     mirror_tolerance_pct: float = 2.0
-    stale_after: str = "6h"  # a series older than this (relative to its poll interval) is stale
+    stale_after: Duration = "6h"  # a series older than this (relative to its poll interval) is stale
     min_points: int = 3
-    trend_window: str = "30d"  # adoption is judged on a longer window than a surge
+    trend_window: Duration = "30d"  # adoption is judged on a longer window than a surge
     adoption_growth_pct: float = 20.0
     adoption_z: float = 3.0  # growth must be this many times the series' own noise (MAD of its changes)
     adoption_strong_z: float = 6.0  # one family alone carries adoption only this far beyond its noise
     adoption_event_days: float = 3.0  # points this close to a creation, migration or settlement are left out
-    lookback: str = "37d"  # what evaluate reads: the 30-day baseline plus a 7-day window
-    regime_window: str = "1d"
+    lookback: Duration = "37d"  # what evaluate reads: the 30-day baseline plus a 7-day window
+    regime_window: Duration = "1d"
     regime_oi_pct: float = 5.0  # |OI change| that makes an OI/price regime
     regime_price_pct: float = 3.0
     short_oi_pct: float = 10.0  # short_buildup: OI up at least this while price falls
-    event_window: str = "7d"  # exchange events this recent are reported
+    event_window: Duration = "7d"  # exchange events this recent are reported
     mirror_min_points: int = 12
     mirror_share: float = 0.9  # share of overlapping bars within mirror_tolerance_pct
     move_oi_pct: float = 15.0  # a move during which dark data is "data degraded"
-    volume_day_max_age: str = "36h"  # daily volume bars: the latest complete day must have ended this recently
+    volume_day_max_age: Duration = "36h"  # daily volume bars: the latest complete day must have ended this recently
     workers: int = Field(2, ge=1, le=64)  # processes judging tokens (evaluate_all) once there are enough of them
     parallel_min_tokens: int = Field(200, ge=1)
 

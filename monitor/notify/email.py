@@ -22,6 +22,7 @@ from typing import Any
 
 from monitor.config import EmailConfig, Secrets
 from monitor.errors import ConfigError, NotifyError
+from monitor.notify.episodes import Digest, Episode
 
 log = logging.getLogger(__name__)
 _BAD_HEADER = re.compile(r"[\r\n\x00\x85\u2028\u2029]|%0[ad]|=0[ad]|\\[rn]|=\?", re.IGNORECASE)
@@ -77,6 +78,31 @@ def build_message(
         html_part.add_related(png, maintype="image", subtype="png", cid=f"<{header_value(cid, 'Content-ID')}>",
                               filename=f"{cid.split('@')[0]}.png", disposition="inline")
     return msg
+
+
+def digest_message(cfg: EmailConfig, digest: Digest, *, msg_id: str, date: datetime) -> EmailMessage:
+    """The digest as mail: plain text, HTML, and each chart inline (cid:) shown at half its pixels."""
+    from monitor.notify.digest_html import png_size, render_html
+    from monitor.notify.digest_text import render_text, subject
+
+    stem = msg_id.strip("<>").split("@")[0]
+    cids = {token: f"chart{i}.{stem}@divmon" for i, token in enumerate(digest.charts, 1)}
+    images = {token: (f"cid:{cid}", *png_size(digest.charts[token])) for token, cid in cids.items()}
+    return build_message(cfg, subject=subject(cfg.subject_prefix, digest), text=render_text(digest),
+                         html=render_html(digest, cfg.subject_prefix, images),
+                         images={cid: digest.charts[token] for token, cid in cids.items()}, msg_id=msg_id, date=date)
+
+
+def alert_message(cfg: EmailConfig, ep: Episode, *, msg_id: str, date: datetime,
+                  report_url: str | None = None) -> EmailMessage:
+    from html import escape
+
+    from monitor.notify.digest_text import alert_subject, alert_text
+
+    text = alert_text(ep, report_url)
+    html = f'<!DOCTYPE html><html><body><pre style="white-space:pre-wrap;">{escape(text)}</pre></body></html>'
+    return build_message(cfg, subject=alert_subject(cfg.subject_prefix, ep), text=text, html=html, images={},
+                         msg_id=msg_id, date=date)
 
 
 def _context(cfg: EmailConfig) -> ssl.SSLContext:

@@ -1,9 +1,11 @@
-"""Digest webhook: one JSON POST in the shape chat services accept.
+"""Digest webhook: JSON POSTs in the shape chat services accept (see monitor.notify.chat).
 
-- slack: ``{"text": ...}`` (incoming webhooks; mrkdwn)
-- discord: ``{"content": ...}`` (at most 2,000 characters)
-- telegram: ``{"text": ...}`` posted to ``https://api.telegram.org/bot<token>/sendMessage?chat_id=<id>``
-- generic: ``{"text", "content", "digest"}``: readable by the first two and by custom receivers.
+- slack: Block Kit ``{"text", "blocks"}`` (incoming webhooks)
+- discord: ``{"content", "embeds", "allowed_mentions"}`` (execute webhook)
+- telegram: ``{"text", "parse_mode": "HTML"}`` posted to ``https://api.telegram.org/bot<token>/sendMessage?chat_id=<id>``
+- generic: ``{"text", "id", "digest"}``: the plain-text digest plus its data, for custom receivers.
+
+A long digest may take several POSTs (each with its own Idempotency-Key).
 
 The URL usually embeds a token, so it comes from the env var named by ``webhook.url_env`` and never
 appears in a message or log. 4xx (except 408/429) is permanent; 5xx, 408, 429 and network errors are
@@ -14,26 +16,63 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from html import escape as html_escape
 from typing import Any
 
 from monitor.config import NetworkConfig, Secrets, WebhookConfig, url_problem
 from monitor.errors import ConfigError, NotifyError
+from monitor.notify import chat
+from monitor.notify.digest_text import alert_subject, alert_text, render_text, subject
+from monitor.notify.episodes import SECTIONS, Digest, Episode
+from monitor.timeutil import from_epoch
 
 log = logging.getLogger(__name__)
-LIMITS = {"slack": 35_000, "discord": 2_000, "telegram": 4_096, "generic": 35_000}
 
 
-def payload(style: str, text: str, digest: dict[str, Any], key: str) -> dict[str, Any]:
-    limit = LIMITS.get(style, 35_000)
-    if len(text) > limit:
-        text = text[: limit - 1] + "…"
+def digest_payload(digest: Digest) -> dict[str, Any]:
+    """The digest as plain data for custom receivers (raw evidence included, as in the JSON report)."""
+    def row(ep: Episode) -> dict[str, Any]:
+        return {"token": ep.token, "rule": ep.rule, "severity": ep.severity, "message": ep.message,
+                "evidence": ep.evidence, "first_seen": iso(ep.first_seen), "last_seen": iso(ep.last_seen),
+                "resolved_at": iso(ep.resolved_at), "was": ep.was, "reopened": ep.reopened}
+
+    s = digest.sections
+    return {"schema_version": 1, "period": digest.period, "since": iso(digest.since), "until": iso(digest.until),
+            "counts": s.counts, **{name: [row(ep) for ep in getattr(s, name)] for name in SECTIONS},
+            "report_url": digest.report_url}
+
+
+def iso(ts: int | None) -> str | None:
+    return None if ts is None else from_epoch(ts).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def digest_bodies(style: str, prefix: str, digest: Digest, key: str) -> list[dict[str, Any]]:
+    """The JSON bodies to POST, in order (chat styles may need several messages)."""
     if style == "slack":
-        return {"text": text}
+        return chat.slack(prefix, digest)
     if style == "discord":
-        return {"content": text, "allowed_mentions": {"parse": []}}
+        return chat.discord(prefix, digest)
     if style == "telegram":
-        return {"text": text, "disable_web_page_preview": True}
-    return {"text": text, "content": text, "id": key, "digest": digest}
+        return chat.telegram(prefix, digest)
+    text = subject(prefix, digest) + "\n\n" + render_text(digest)
+    return [{"text": text, "id": key, "digest": digest_payload(digest)}]
+
+
+def alert_bodies(style: str, prefix: str, ep: Episode, key: str) -> list[dict[str, Any]]:
+    title, text = alert_subject(prefix, ep), alert_text(ep)
+    if style == "slack":
+        return [{"text": chat.slack_escape(title), "blocks": [
+            {"type": "header", "text": {"type": "plain_text", "text": title[: chat.SLACK_HEADER]}},
+            {"type": "section", "text": {"type": "mrkdwn", "text": chat.slack_escape(text)[: chat.SLACK_TEXT]}}]}]
+    if style == "discord":
+        return [{"content": chat.discord_escape(title), "allowed_mentions": {"parse": []},
+                 "embeds": [{"description": chat.discord_escape(text)[: chat.DISCORD_DESCRIPTION],
+                             "color": chat.COLOURS["critical"]}]}]
+    if style == "telegram":
+        return [{"text": html_escape(f"{title}\n\n{text}", quote=False)[: chat.TELEGRAM_TEXT], "parse_mode": "HTML",
+                 "disable_web_page_preview": True}]
+    return [{"text": f"{title}\n\n{text}", "id": key, "alert": {"token": ep.token, "rule": ep.rule,
+                                                                "severity": ep.severity, "evidence": ep.evidence}}]
 
 
 def resolve_url(cfg: WebhookConfig, secrets: Secrets, network: NetworkConfig) -> str:

@@ -31,12 +31,13 @@ def test_digest_has_text_and_html_parts_and_inline_charts_referenced_by_content_
         [outcome] = digest_job(app, send=True)
         assert outcome.status == "sent"
         [msg] = srv.handler.parsed()
-    assert msg["Subject"] == "[divmon] 2 new, 0 ongoing, 0 resolved — 2026-11-27"
+    assert msg["Subject"] == "[divmon] AIA crowded_longs (high), 2 new"
     assert msg["Message-ID"] == message_id("email", "day:2026-11-27", "divmon@example.org")
     assert msg["To"] == "analyst@example.org"
     text = msg.get_body(("plain",)).get_content()
     html = msg.get_body(("html",)).get_content()
-    assert "NEW (2)" in text and "oi_surge_unsupported" in text and "oi_growth_pct=412.5" in text
+    assert "NEW (2)" in text and "oi_surge_unsupported" in text and "OI growth: +412%" in text
+    assert "oi_growth_pct" not in text and "oi_growth_pct" not in html  # evidence as a person reads it
     images = [p for p in msg.walk() if p.get_content_type() == "image/png"]
     assert len(images) == 1
     cid = images[0]["Content-ID"].strip("<>")
@@ -62,17 +63,18 @@ def test_persisting_flag_is_not_resent_and_its_end_is_reported(db, tmp_path):
     with SmtpServer() as srv:
         clock = Clock()
         app = make_app(db, tmp_path, srv.port, clock)
+        seed_series(app, "AIA", end=T0 + dt.timedelta(days=2))  # data keeps coming: resolved means resolved
         fire(app, "AIA", "oi_surge_unsupported", at=T0 - dt.timedelta(hours=1))
         digest_job(app, send=True)
         clock.advance(days=1)  # next day: the flag still fires, nothing new
         fire(app, "AIA", "oi_surge_unsupported", at=clock.now - dt.timedelta(hours=2))
         assert digest_job(app, send=True)[0].status == "empty"
         clock.advance(days=1)  # the flag stops firing: resolved, which is news
-        fire(app, "AIA", at=clock.now - dt.timedelta(hours=1))
+        fire(app, "AIA", at=clock.now - dt.timedelta(hours=3))  # quiet for longer than the 2 h cool-down
         assert digest_job(app, send=True)[0].status == "sent"
         msgs = srv.handler.parsed()
     assert len(msgs) == 2
-    assert msgs[1]["Subject"] == "[divmon] 0 new, 0 ongoing, 1 resolved — 2026-11-29"
+    assert msgs[1]["Subject"].strip() == "[divmon] AIA oi_surge_unsupported (high) resolved, 1 resolved"
 
 
 def test_m1_smtp_down_stays_pending_then_delivered_once(db, tmp_path, caplog):
@@ -130,7 +132,8 @@ def test_m2_permanent_550_is_logged_and_not_retried(db, tmp_path, caplog):
             assert digest_job(app, send=True)[0].status == "failed"
         assert any("rejected permanently" in r.getMessage() and "550" in r.getMessage() for r in caplog.records)
         del srv.handler.codes["RCPT"]
-        assert digest_job(app, send=True)[0].status == "skipped"  # never retried
+        [again] = digest_job(app, send=True)  # never retried, and still reported as failed
+        assert again.status == "failed" and "550" in again.detail
         assert srv.handler.messages == []
     assert app.store.get_delivery("email", "day:2026-11-27")["status"] == "failed"
 
@@ -241,9 +244,9 @@ def test_digest_preview_writes_eml_and_webhook_json_without_a_delivery(db, tmp_p
     import json
 
     msg = email.message_from_bytes(out.read_bytes(), policy=email.policy.default)
-    assert msg["Subject"].startswith("[divmon] 1 new")
-    body = json.loads(out.with_suffix(".json").read_text())
-    assert body["digest"]["counts"] == {"new": 1, "ongoing": 0, "resolved": 0}
+    assert msg["Subject"] == "[divmon] AIA oi_surge_unsupported (high), 1 new"
+    [body] = json.loads(out.with_suffix(".json").read_text())
+    assert body["digest"]["counts"] == {"new": 1, "escalated": 0, "ongoing": 0, "resolved": 0, "dark": 0}
     assert app.store.list_deliveries() == []
     assert period_key(T0, "week") == "week:2026-W48" and period_key(T0, "hour") == "hour:2026-11-27T08"
 
