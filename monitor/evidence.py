@@ -83,7 +83,8 @@ LABELS = {
     "funding_interval_changes": "Funding interval", "funding_cap_changes": "Funding cap",
     "venues_reporting_oi": "Venues reporting OI", "perp_sources": "Perp volume from",
     "spot_sources": "Spot volume from", "metric": "Series", "values": "Values", "at": "At",
-    "liquidations_pct_of_oi": "Liquidations / OI", "threshold_pct": "Threshold",
+    "liquidations_pct_of_oi": "Liquidations / OI", "threshold_pct": "Threshold", "onchain": "On-chain",
+    "surge_from": "Surge from", "surge_to": "Surge to", "carried_by": "Carried by",
 }
 
 # Shown first, in this order (the facts that explain the flag), and last (context).
@@ -93,7 +94,8 @@ _FIRST = ("windows", "findings", "events", "funding_interval_changes", "funding_
           "oi_change_24h_pct", "during_move", "move", "deviation_pct", "matching_share", "oi_usd")
 # Shown last, so the default view keeps the facts that explain the flag.
 _LOW = ("thresholds", "tolerance_pct", "threshold_pct", "price_source", "funding_sources", "perp_sources",
-        "spot_sources", "venues_reporting_oi", "long_short_by_venue", "onchain_growth_pct", "baseline_days")
+        "spot_sources", "venues_reporting_oi", "long_short_by_venue", "onchain_growth_pct", "baseline_days",
+        "onchain", "zscore_by_series", "surge_from", "surge_to")
 _WINDOW = re.compile(r"^\d+(\.\d+)?[mhdw]$")
 _ISO = re.compile(r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}:?\d{2})?$")
 _SNAKE = re.compile(r"\b[a-z][a-z0-9]*(?:_[a-z0-9]+)+\b")
@@ -230,6 +232,8 @@ def _inline(d: Mapping[Any, Any], parent: str = "") -> str:
     parts = []
     for k, v in d.items():
         k = str(k)
+        if v is None or (isinstance(v, (list, tuple, dict, set)) and not v):
+            continue
         unit_key = k if _has_unit(k) or not parent else parent
         parts.append(f"{_short_label(k)}: {fmt_value(unit_key, v)}")
     return ", ".join(parts) if parts else "none"
@@ -330,7 +334,7 @@ def _event(e: Any) -> str:
     text = " ".join(parts) + (f" on {where}" if where else "")
     hours = _finite(e.get("hours_from_surge"))
     if hours is not None:
-        text += f", {fmt_hours(abs(hours))} {'before' if hours < 0 else 'after'} the surge"
+        text += f", {fmt_hours(abs(hours))} {'before' if hours < 0 else 'after'} the surge began"
     if e.get("address"):
         a = str(e["address"])
         text += f" ({a[:6]}…{a[-4:]})" if len(a) > 14 else f" ({a})"
