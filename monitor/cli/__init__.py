@@ -49,6 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-poll", action="store_true", help="judge the stored data without polling first")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--at", metavar="TIME", help="judge as of a past moment (ISO-8601, UTC)")
+    p.add_argument("--nagios", action="store_true",
+                   help="monitoring-plugin output (Nagios/Icinga): status line with performance data")
 
     p = sub.add_parser("poll", help=COMMANDS["poll"][1], description=COMMANDS["poll"][1])
     p.add_argument("--source", action="append", metavar="S", help="only this source (repeatable)")
