@@ -60,9 +60,9 @@ def test_check_json_has_stable_keys_and_critical_exit(setup, capsys):
 def test_check_text_shows_label_flags_numbers_and_freshness(setup, capsys):
     code, out = run(capsys, "-c", setup, "check", "AIA", "--no-poll", "--at", E.NOW.isoformat())
     assert code == 2
-    assert out.startswith("AIA: SPECULATION")
-    assert "oi_surge_unsupported" in out and "oi_growth_pct = 160" in out
-    assert "data freshness:" in out and "binance" in out
+    assert out.startswith("AIA  SPECULATION")
+    assert "OI surge without on-chain growth" in out and "OI growth (7d) +160%" in out
+    assert "Data: " in out and "binance" in out
 
 
 def test_check_at_a_past_moment_uses_only_earlier_data(setup, capsys):
