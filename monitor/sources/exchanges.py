@@ -23,12 +23,20 @@ import ccxt
 from monitor import model as m
 from monitor.errors import ParseError, SourceError, TransientSourceError, UnsupportedError
 from monitor.model import PollRun
+from monitor.sources import transport
 from monitor.sources import venue_parsers as vp
 from monitor.sources.base import FetchResult, make_frame
 from monitor.sources.ccxt_errors import map_ccxt_error
 from monitor.sources.http import looks_like_html, parse_json, snippet
-from monitor.sources.markets import MarketsCache, iter_urls, restrict_market_types, rewrite_urls
-from monitor.sources.venues import VenueSpec, market_events, spec_for
+from monitor.sources.markets import (
+    MarketsCache,
+    TermsMemory,
+    check_markets,
+    iter_urls,
+    restrict_market_types,
+    rewrite_urls,
+)
+from monitor.sources.venues import VenueSpec, market_events, published_terms, spec_for
 from monitor.timeutil import epoch_ms, parse_duration, parse_retry_after
 
 log = logging.getLogger(__name__)
@@ -44,7 +52,8 @@ def build(name: str, cfg: Any, ctx: Any) -> VenueSource:
     if factory is not None:
         exchange = factory(cfg.ccxt_id, options)
     else:
-        exchange = getattr(ccxt, cfg.ccxt_id)({**options, "session": ctx.session_factory()})
+        session = transport.harden(ctx.session_factory(), deadline_s=cfg.deadline_s, max_body_bytes=cfg.max_body_bytes)
+        exchange = getattr(ccxt, cfg.ccxt_id)({**options, "session": session})
     return VenueSource(name, cfg, ctx, exchange)
 
 
@@ -64,6 +73,7 @@ class VenueSource:
         self._markets_lock = threading.Lock()
         self._markets_ready = False
         self._unsupported: dict[str, str] = {}  # ccxt symbol -> why (BadSymbol), remembered per process
+        self.terms_memory = TermsMemory(ctx.cache_dir, name)
         self._configure()
 
     # ------------------------------------------------------------ set-up
@@ -86,6 +96,10 @@ class VenueSource:
             return self._request(original, url, method, headers, body)
 
         ex.fetch = fetch
+        quote = self.spec.quote_volume
+        if quote is not None:  # unified OHLCV drops the venue's quote volume; keep it as a 7th column
+            parse = ex.parse_ohlcv
+            ex.parse_ohlcv = lambda raw, market=None: [*parse(raw, market)[:6], quote(raw)]
 
     def _wanted_symbols(self) -> dict[str, set[str]]:
         out: dict[str, set[str]] = {"perp": set(), "spot": set()}
@@ -105,7 +119,7 @@ class VenueSource:
             cache = MarketsCache(self.ctx.cache_dir, self.name, key, parse_duration(self.cfg.markets_cache_ttl))
             markets = cache.load(self.ctx.now())
             if markets is None:
-                loaded = self.call("markets", self.exchange.fetch_markets)
+                loaded = check_markets(self.call("markets", self.exchange.fetch_markets), self.name)
                 markets = [mk for mk in loaded if not wanted or mk.get("symbol") in wanted]
                 cache.save(markets, self.ctx.now())
             self.exchange.set_markets(markets)
@@ -157,12 +171,15 @@ class VenueSource:
         st.status, st.problem, st.retry_after = None, None, None
         started, t0 = self.ctx.now(), self._clock()
         try:
-            result = original(url, method, headers, body)
+            with transport.within(time.monotonic() + deadline - self._clock()):
+                result = original(url, method, headers, body)
         except SourceError as exc:
             self._record(started, t0, endpoint, exc.kind, st.status, type(exc).__name__, str(exc), 0)
             raise
         except Exception as exc:  # noqa: BLE001 - translated here, once
-            if st.problem is not None:
+            if transport.guard_error(exc) is not None:
+                err = transport.translate(transport.guard_error(exc), self.name, st.status, self.ctx.redactor)
+            elif st.problem is not None:
                 err = st.problem
             elif st.status in (418, 429):  # some venues' body codes make ccxt say ExchangeError here
                 kind = "banned" if st.status == 418 else "throttled"
@@ -179,7 +196,9 @@ class VenueSource:
                          str(st.problem), 0)
             raise st.problem
         rows = _count_rows(result)
-        self._record(started, t0, endpoint, "ok" if rows else "empty", st.status, None, None, rows)
+        # an empty 200 is not data: health tells it apart (status and error class "empty", rows 0)
+        self._record(started, t0, endpoint, "ok" if rows else "empty", st.status, None if rows else "empty",
+                     None, rows)
         return result
 
     def _record(self, started: datetime, t0: float, endpoint: str, status: str, http_status: int | None,
@@ -293,6 +312,9 @@ class VenueSource:
             hourly = self._unified("ohlcv 1h", "fetch_ohlcv", venue.perp, since_ms, until_ms, lim["ohlcv"], "1h")
             records += vp.candle_records(hourly, self.name, symbol, close_metric=m.PRICE_CLOSE_1H,
                                          volume_metric=None, tf_ms=H1, now_ms=until_ms)
+            if not hourly and until_ms - since_ms >= 2 * H1:  # a listed market trades every hour
+                result.partial = True
+                result.notes.append(f"{self.name}: no hourly candles for {venue.perp} over the window (empty answer)")
             day_since = since_ms // D1 * D1
             daily = self._unified("ohlcv 1d", "fetch_ohlcv", venue.perp, day_since, until_ms, lim["ohlcv"], "1d")
             records += vp.candle_records(daily, self.name, symbol, close_metric=m.PRICE_CLOSE,
@@ -347,8 +369,15 @@ class VenueSource:
         elif self.spec.lsr:
             unsupported(m.LONG_SHORT_ACCOUNT_RATIO, f"{self.name}: fetchLongShortRatioHistory not offered")
 
-        for extra in self.spec.extras:
-            records += extra(self, market, symbol, hist_since, until_ms)
+        for extra in self.spec.extras:  # one failing extra costs its own series, not the fetch
+            records += self._guarded(result, extra.__name__, extra, self, market, symbol, hist_since, until_ms) or []
+        if self.spec.terms is not None:
+            got = self._guarded(result, "funding terms", published_terms, self, market, symbol)
+            if got is not None:
+                records += got.records
+                result.events += got.events
+                result.notes += got.notes
+                market = got.market
         for metric, why in self.spec.unsupported.items():
             unsupported(metric, why)
             if metric == m.LIQ_LONG_USD:
@@ -357,6 +386,14 @@ class VenueSource:
         result.events += market_events(self.name, market, symbol, self.now_ms())
         result.observations = make_frame(r for r in records if since_ms // D1 * D1 <= r[0] <= until_ms)
         return result
+
+    def _guarded(self, result: FetchResult, what: str, fn: Callable[..., Any], *args: Any) -> Any:
+        try:
+            return fn(*args)
+        except SourceError as exc:
+            result.partial = True
+            result.notes.append(f"{self.name}: {what.replace('_', ' ')} failed: {self.ctx.redactor(exc)}"[:300])
+            return None
 
     def _oi(self, rows: Any, symbol: str, so_far: list[vp.Record], market: dict[str, Any]) -> list[vp.Record]:
         mult = float(market.get("contractSize") or 1.0) if self.spec.oi_in_contracts else 1.0

@@ -1,6 +1,7 @@
 """ccxt plumbing that is not about data: pointing an exchange at a base URL, restricting which market
 types it loads, and an on-disk cache of the few markets a poll needs (a full Binance spot list is
-thousands of markets; we keep the handful we watch, for ``markets_cache_ttl``)."""
+thousands of markets; we keep the handful we watch, for ``markets_cache_ttl``; an empty or unreadable
+answer is a failure and never cached), and the funding terms seen at the last poll."""
 
 from __future__ import annotations
 
@@ -9,11 +10,14 @@ import json
 import logging
 import os
 import tempfile
+import threading
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+
+from monitor.errors import TransientSourceError
 
 log = logging.getLogger(__name__)
 
@@ -78,12 +82,50 @@ class MarketsCache:
         return data["markets"]
 
     def save(self, markets: list[dict[str, Any]], now: datetime) -> None:
-        payload = {"version": CACHE_VERSION, "fetched_at": now.isoformat(), "markets": markets}
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".markets-", suffix=".tmp")
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump(payload, fh, default=str)
-            os.replace(tmp, self.path)  # readers never see half a file
-        except OSError as exc:  # a cache that cannot be written only costs a reload next time
-            log.warning("markets cache %s not written: %s", self.path, exc.strerror)
+        _write_json(self.path, {"version": CACHE_VERSION, "fetched_at": now.isoformat(), "markets": markets})
+
+
+def check_markets(loaded: Any, venue: str) -> list[dict[str, Any]]:
+    """A markets answer worth using: a non-empty list of market objects, else a transient failure (a venue
+    answering 200 with nothing is an outage or a changed shape, not a venue without markets)."""
+    if not isinstance(loaded, list) or not all(isinstance(mk, dict) for mk in loaded):
+        raise TransientSourceError(f"markets answer is not a list of markets ({type(loaded).__name__})",
+                                   source=venue, kind="parse")
+    if not loaded:
+        raise TransientSourceError("markets answer lists no markets at all; not cached, asked again next poll",
+                                   source=venue, kind="empty")
+    return loaded
+
+
+class TermsMemory:
+    """The funding terms last published per market, on disk, so a change between two polls (two
+    processes) becomes an event. Lost with the cache: then one change goes unnoticed, none is invented."""
+
+    def __init__(self, cache_dir: Path | str, venue: str):
+        self.path = Path(cache_dir) / f"funding-terms-{venue}.json"
+        self._lock = threading.Lock()
+
+    def swap(self, key: str, value: dict[str, Any]) -> dict[str, Any] | None:
+        """Store ``value`` under ``key``; return what was there before."""
+        with self._lock:
+            try:
+                data = json.loads(self.path.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                data = {}
+            data = data if isinstance(data, dict) else {}
+            before = data.get(key)
+            if before != value:
+                data[key] = value
+                _write_json(self.path, data)
+            return before if isinstance(before, dict) else None
+
+
+def _write_json(path: Path, payload: Any) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=".tmp")
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(payload, fh, default=str)
+        os.replace(tmp, path)  # readers never see half a file
+    except OSError as exc:  # a cache that cannot be written only costs a reload next time
+        log.warning("cache %s not written: %s", path, exc.strerror)

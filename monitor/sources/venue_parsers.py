@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from monitor import model as m
@@ -113,17 +114,31 @@ def candle_records(
     candles: Any, source: str, token: str, *, close_metric: str, volume_metric: str | None,
     tf_ms: int, now_ms: int, volume_multiplier: float = 1.0,
 ) -> list[Record]:
-    """ccxt OHLCV ``[ts, o, h, l, c, v]``: close at the candle start; USD volume = base volume × close,
-    kept only for closed candles (a running day would understate the 24h volume)."""
+    """ccxt OHLCV ``[ts, o, h, l, c, v(, quote)]``: close at the candle start. USD volume is the venue's
+    own quote volume (index 6, kept by ``VenueSource``'s parse hook) for USDT markets, else base volume ×
+    close; kept only for closed candles (a running day would understate the 24h volume)."""
     out: list[Record] = []
     for row in _rows(candles, "ohlcv", source):
         t = ts_ms(_field(row, 0, "ohlcv", source), "candle time", source)
         close = to_float(_field(row, 4, "ohlcv", source), "close", source=source, allow_negative=False)
         out.append((t, source, token, close_metric, close))
         if volume_metric and t + tf_ms <= now_ms:
-            volume = to_float(_field(row, 5, "ohlcv", source), "volume", source=source, allow_negative=False)
-            out.append((t, source, token, volume_metric, volume * volume_multiplier * close))
+            if len(row) > 6 and row[6] is not None:
+                usd = to_float(row[6], "quote volume", source=source, allow_negative=False)
+            else:
+                base = to_float(_field(row, 5, "ohlcv", source), "volume", source=source, allow_negative=False)
+                usd = base * volume_multiplier * close
+            out.append((t, source, token, volume_metric, usd))
     return out
+
+
+def quote_volume(raw: Any, index: int | None = None, key: str | None = None) -> Any:
+    """The quote volume of one raw venue candle: ``raw[index]`` of an array, ``raw[key]`` of an object."""
+    if isinstance(raw, (list, tuple)):
+        return raw[index] if index is not None and len(raw) > index else None
+    if isinstance(raw, dict) and key is not None:
+        return raw.get(key)
+    return None
 
 
 def oi_records(
@@ -175,11 +190,14 @@ def gate_stats_records(rows: Any, source: str, token: str, *, quanto: float) -> 
             (t, source, token, m.OI_COIN, get("open_interest") * quanto),
             (t, source, token, m.LIQ_LONG_USD, get("long_liq_usd")),
             (t, source, token, m.LIQ_SHORT_USD, get("short_liq_usd")),
-            (t, source, token, m.LONG_SHORT_ACCOUNT_RATIO, get("lsr_account")),
-            (t, source, token, m.TAKER_BUY_SELL_RATIO, get("lsr_taker")),
-            (t, source, token, m.TOP_TRADER_POSITION_RATIO, get("top_lsr_size")),
         ]
+        # Gate sends "0" for a ratio it has not computed; a real ratio is never 0
+        out += [(t, source, token, metric, ratio) for key, metric in GATE_RATIOS if (ratio := get(key)) > 0]
     return out
+
+
+GATE_RATIOS = (("lsr_account", m.LONG_SHORT_ACCOUNT_RATIO), ("lsr_taker", m.TAKER_BUY_SELL_RATIO),
+               ("top_lsr_size", m.TOP_TRADER_POSITION_RATIO))
 
 
 def okx_liquidation_records(
@@ -241,3 +259,72 @@ def okx_taker_records(data: Any, source: str, token: str) -> list[Record]:
 
 def hourly_closes(records: Iterable[Record]) -> dict[int, float]:
     return {t // HOUR_MS * HOUR_MS: v for t, _, _, metric, v in records if metric == m.PRICE_CLOSE_1H}
+
+
+# ------------------------------------------------------------------ published funding terms
+
+
+@dataclass(frozen=True)
+class FundingTerms:
+    """What a venue publishes for a perp's funding: the cap (magnitude, fraction per interval) and the
+    interval in hours; None where the venue states nothing."""
+
+    cap: float | None
+    interval_h: float | None
+
+
+def _cap(upper: Any, lower: Any, what: str, source: str) -> float:
+    return max(abs(to_float(upper, f"{what} cap", source=source)), abs(to_float(lower, f"{what} floor", source=source)))
+
+
+def binance_funding_terms(rows: Any, market_id: str, source: str) -> FundingTerms | None:
+    """``/fapi/v1/fundingInfo`` lists only symbols whose cap, floor or interval were adjusted: None for
+    any other symbol (its cap is Binance's default, which no endpoint states)."""
+    what = "fundingInfo"
+    for row in _rows(rows, what, source):
+        if isinstance(row, dict) and row.get("symbol") == market_id:
+            return FundingTerms(
+                _cap(_field(row, "adjustedFundingRateCap", what, source),
+                     _field(row, "adjustedFundingRateFloor", what, source), what, source),
+                to_float(_field(row, "fundingIntervalHours", what, source), "fundingIntervalHours", source=source,
+                         allow_negative=False))
+    return None
+
+
+def bybit_funding_terms(body: Any, market_id: str, source: str) -> FundingTerms | None:
+    """``/v5/market/instruments-info``: ``upperFundingRate`` / ``lowerFundingRate`` (fractions) and
+    ``fundingInterval`` in minutes."""
+    what = "instruments-info"
+    result = _field(body, "result", what, source)
+    for row in _rows(_field(result, "list", what, source), what, source):
+        if isinstance(row, dict) and row.get("symbol") == market_id:
+            minutes = to_float(_field(row, "fundingInterval", what, source), "fundingInterval", source=source,
+                               allow_negative=False)
+            return FundingTerms(_cap(_field(row, "upperFundingRate", what, source),
+                                     _field(row, "lowerFundingRate", what, source), what, source), minutes / 60)
+    return None
+
+
+def okx_funding_terms(body: Any, source: str) -> FundingTerms | None:
+    """``/api/v5/public/funding-rate``: ``maxFundingRate`` / ``minFundingRate``; the interval is the gap
+    between ``fundingTime`` and ``nextFundingTime``."""
+    what = "funding-rate"
+    rows = _rows(_field(body, "data", what, source), what, source)
+    if not rows:
+        return None
+    row = rows[0]
+    gap = ts_ms(_field(row, "nextFundingTime", what, source), "nextFundingTime", source) - \
+        ts_ms(_field(row, "fundingTime", what, source), "fundingTime", source)
+    return FundingTerms(_cap(_field(row, "maxFundingRate", what, source), _field(row, "minFundingRate", what, source),
+                             what, source), gap / HOUR_MS if gap > 0 else None)
+
+
+def gate_funding_terms(contract: Any, source: str) -> FundingTerms:
+    """``/futures/{settle}/contracts/{contract}``: ``funding_rate_limit`` (fraction; ``funding_cap_ratio``
+    is deprecated and is a factor, not a cap) and ``funding_interval`` in seconds."""
+    what = "contract"
+    limit = contract.get("funding_rate_limit") if isinstance(contract, dict) else None
+    cap = abs(to_float(limit, "funding_rate_limit", source=source)) if limit not in (None, "") else None
+    seconds = to_float(_field(contract, "funding_interval", what, source), "funding_interval", source=source,
+                       allow_negative=False)
+    return FundingTerms(cap, seconds / 3600)

@@ -20,13 +20,13 @@ import pandas as pd
 import numpy as np
 from sqlalchemy import and_, delete, select
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, ProgrammingError
 
 from monitor.errors import StoreError
 from monitor.model import Event, PollRun
 from monitor.store import schema as s
 from monitor.store.bookkeeping import Bookkeeping
-from monitor.store.db import make_engine, redact_url, retry_locked, translate
+from monitor.store.db import NOT_A_DATABASE, make_engine, redact_url, retry_locked, translate
 from monitor.timeutil import epoch_s, from_epoch, utcnow
 
 log = logging.getLogger(__name__)
@@ -35,6 +35,7 @@ ObsRow = tuple[str, str, str, int, float]  # token, metric, source, ts (epoch s)
 SeriesKey = tuple[str, str, str]  # token, metric, source
 _INSERT_OBS = "INSERT INTO observations (token, metric, source, ts, value) VALUES (?, ?, ?, ?, ?)"
 _COPY_TYPES = ["text", "text", "text", "int8", "float8"]
+MIGRATION_LOCK = 0x6469766D6F6E  # pg_advisory_xact_lock key ("divmon") held while the schema is created
 
 
 def rows_from_frame(frame: pd.DataFrame) -> list[ObsRow]:
@@ -103,7 +104,9 @@ class Store(Bookkeeping):
         self.url = url
         self.engine = make_engine(url, busy_timeout_s=busy_timeout_s)
         self.dialect = self.engine.dialect.name
+        log.debug("store opened: %s", redact_url(url))  # one per process (tests count these lines)
         if create:
+            self.check_file()
             self.migrate()
 
     def __repr__(self) -> str:
@@ -128,8 +131,39 @@ class Store(Bookkeeping):
         with translate(action), self.engine.connect() as conn:
             return fn(conn)
 
+    def check_file(self) -> None:
+        """SQLite: refuse a file that is no database or fails quick_check (read-only; the file is left as is)."""
+        if self.dialect != "sqlite":
+            return
+        where = self.engine.url.database or "the database"
+        try:
+            with self.engine.connect() as conn:
+                problems = [r[0] for r in conn.exec_driver_sql("PRAGMA quick_check").fetchall()]
+        except DBAPIError as exc:
+            if "file is not a database" in str(exc.orig):
+                raise StoreError(f"{where} {NOT_A_DATABASE}") from None
+            with translate("integrity check"):
+                raise
+        if problems != ["ok"]:
+            raise StoreError(f"{where} is damaged (quick_check: {'; '.join(problems[:3])[:300]}); restore it from a "
+                             "backup or move it aside (it was not modified)")
+
+    def schema_version(self) -> int | None:
+        """The recorded schema version, None before the first migration."""
+        try:
+            with self.engine.connect() as conn:
+                row = conn.execute(select(s.meta.c.value).where(s.meta.c.key == "schema_version")).first()
+        except (OperationalError, ProgrammingError):  # no meta table yet
+            return None
+        return int(row[0]) if row else None
+
     def migrate(self) -> int:
+        if self.schema_version() == s.SCHEMA_VERSION:
+            return s.SCHEMA_VERSION  # the usual start: no write lock taken
+
         def run(conn: Connection) -> int:
+            if self.dialect == "postgresql":  # processes starting together create the tables once, in turn
+                conn.exec_driver_sql("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
             s.metadata.create_all(conn)
             row = conn.execute(select(s.meta.c.value).where(s.meta.c.key == "schema_version")).first()
             version = int(row[0]) if row else 0
@@ -316,7 +350,9 @@ class Store(Bookkeeping):
         conn.exec_driver_sql(
             "INSERT INTO events (chain, tx_hash, log_index, token, ts, kind, address, block, source, detail) "
             f"VALUES ({', '.join([ph] * 10)}) ON CONFLICT (chain, tx_hash, log_index, token) DO UPDATE SET "
-            "ts = excluded.ts, kind = excluded.kind, address = excluded.address, block = excluded.block, "
+            # an event keeps its earliest ts: an announcement re-seen each poll stays stamped at its first sighting
+            "ts = CASE WHEN excluded.ts < events.ts THEN excluded.ts ELSE events.ts END, "
+            "kind = excluded.kind, address = excluded.address, block = excluded.block, "
             "source = excluded.source, detail = excluded.detail",
             [
                 (e.chain, _hex_lower(e.tx_hash), e.log_index, e.token, epoch_s(e.ts), e.kind, _hex_lower(e.address),

@@ -5,14 +5,18 @@ from __future__ import annotations
 from typing import Any
 
 
-def binance_exchange_info(symbols: list[tuple[str, str]], now_ms: int, status: str = "TRADING") -> dict[str, Any]:
-    """/fapi/v1/exchangeInfo with one PERPETUAL per (base, quote)."""
+NO_DELIVERY_MS = 4133404800000  # Binance's deliveryDate of a perpetual with no delivery: 2100-12-25
+
+
+def binance_exchange_info(symbols: list[tuple[str, str]], now_ms: int, status: str = "TRADING",
+                          delivery_ms: int = NO_DELIVERY_MS) -> dict[str, Any]:
+    """/fapi/v1/exchangeInfo with one PERPETUAL per (base, quote); a delisting sets ``deliveryDate``."""
     return {
         "timezone": "UTC", "serverTime": now_ms, "futuresType": "U_MARGINED",
         "rateLimits": [{"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": 2400}],
         "exchangeFilters": [], "assets": [{"asset": "USDT", "marginAvailable": True, "autoAssetExchange": "-10000"}],
         "symbols": [{
-            "symbol": f"{b}{q}", "pair": f"{b}{q}", "contractType": "PERPETUAL", "deliveryDate": 4133404800000,
+            "symbol": f"{b}{q}", "pair": f"{b}{q}", "contractType": "PERPETUAL", "deliveryDate": delivery_ms,
             "onboardDate": 1700000000000, "status": status, "maintMarginPercent": "2.5000",
             "requiredMarginPercent": "5.0000", "baseAsset": b, "quoteAsset": q, "marginAsset": q,
             "pricePrecision": 5, "quantityPrecision": 0, "baseAssetPrecision": 8, "quotePrecision": 8,
@@ -55,8 +59,29 @@ def binance_spot_exchange_info(symbols: list[tuple[str, str]], now_ms: int) -> d
     }
 
 
-def binance_kline(open_ms: int, close: str, volume: str, tf_ms: int) -> list[Any]:
-    return [open_ms, close, close, close, close, volume, open_ms + tf_ms - 1, "0", 10, "0", "0", "0"]
+def binance_kline(open_ms: int, close: str, volume: str, tf_ms: int, quote: str | None = None) -> list[Any]:
+    """``[openTime, o, h, l, c, volume (base), closeTime, quoteAssetVolume, trades, takerBase, takerQuote, "0"]``;
+    the quote volume defaults to volume × close (a flat candle)."""
+    quote = f"{float(volume) * float(close):.8f}" if quote is None else quote
+    return [open_ms, close, close, close, close, volume, open_ms + tf_ms - 1, quote, 10, "0", "0", "0"]
+
+
+def binance_funding_info(entries: list[tuple[str, str, int]]) -> list[dict[str, Any]]:
+    """/fapi/v1/fundingInfo: only symbols whose cap, floor or interval were adjusted (symbol, cap, hours)."""
+    return [{"symbol": sym, "adjustedFundingRateCap": cap, "adjustedFundingRateFloor": f"-{cap}",
+             "fundingIntervalHours": hours, "disclaimer": False} for sym, cap, hours in entries]
+
+
+def okx_funding_rate(inst_id: str, now_ms: int, interval_h: int = 8, cap: str = "0.0075") -> dict[str, Any]:
+    """/api/v5/public/funding-rate: the current period, with the published min/max rate."""
+    t = now_ms // (interval_h * 3_600_000) * (interval_h * 3_600_000) + interval_h * 3_600_000
+    return okx([{
+        "formulaType": "withRate", "fundingRate": "0.0001", "fundingTime": str(t), "impactValue": "20000",
+        "instId": inst_id, "instType": "SWAP", "interestRate": "0.0001", "maxFundingRate": cap,
+        "method": "current_period", "minFundingRate": f"-{cap}", "nextFundingRate": "",
+        "nextFundingTime": str(t + interval_h * 3_600_000), "premium": "0.0001", "settFundingRate": "0.0001",
+        "settState": "settled", "ts": str(now_ms),
+    }])
 
 
 def bybit(result: Any, now_ms: int) -> dict[str, Any]:
@@ -106,7 +131,7 @@ def gate_contract(name: str, quanto: str = "10", **overrides: Any) -> dict[str, 
         "trade_size": 5000000, "position_size": 300000, "long_users": 240, "funding_impact_value": "5000",
         "orders_limit": 50, "trade_id": 1, "orderbook_id": 1, "enable_bonus": True, "enable_credit": True,
         "create_time": 1700000000, "funding_cap_ratio": "0.75", "status": "trading", "launch_time": 1700000000,
-        "delisting_time": 0, "delisted_time": 0,
+        "delisting_time": 0, "delisted_time": 0, "funding_rate_limit": "0.003",
     }
     item.update(overrides)
     return item

@@ -10,7 +10,7 @@ from monitor import model as m
 from monitor.jobs.poll import poll
 
 from .conftest import NOW, NOW_MS, D, H, series, venue_token
-from .payloads import binance_exchange_info, binance_kline, binance_spot_exchange_info
+from .payloads import binance_exchange_info, binance_funding_info, binance_kline, binance_spot_exchange_info
 
 SINCE = NOW - timedelta(days=1)
 DAY0 = NOW_MS // D * D - D  # yesterday, a closed daily candle
@@ -45,6 +45,7 @@ def serve_binance(routes, *, spot=False):  # noqa: ANN001, ANN201
     routes.add("/futures/data/topLongShortPositionRatio", [
         {"symbol": "AIAUSDT", "longShortRatio": "1.8000", "longAccount": "0.6429", "shortAccount": "0.3571",
          "timestamp": NOW_MS - 2 * H}])
+    routes.add("/fapi/v1/fundingInfo", binance_funding_info([("BLZUSDT", "0.02500000", 8)]))
     routes.add("/futures/data/takerlongshortRatio", [
         {"buySellRatio": "1.1000", "buyVol": "1100.0", "sellVol": "1000.0", "timestamp": NOW_MS - 2 * H}])
 

@@ -9,6 +9,7 @@ from monitor.cli import main
 from monitor.store import Store
 
 from .conftest import ALL_VENUES, NOW_MS, H
+from .payloads import binance_exchange_info
 from .test_binance import serve_binance
 
 
@@ -42,8 +43,7 @@ def test_backfill_command_stores_history_and_prints_a_summary(routes, httpserver
 def test_poll_command_with_unknown_symbol_only_exits_source_error(routes, httpserver, tmp_path, sqlite_url,  # noqa: ANN001
                                                                  monkeypatch, capsys):
     serve_binance(routes)
-    routes.add("/fapi/v1/exchangeInfo", {"timezone": "UTC", "serverTime": NOW_MS, "rateLimits": [],
-                                         "exchangeFilters": [], "assets": [], "symbols": []})
+    routes.add("/fapi/v1/exchangeInfo", binance_exchange_info([("BTC", "USDT")], NOW_MS))  # AIA not listed
     monkeypatch.chdir(tmp_path)
     path = write_config(tmp_path, httpserver.url_for("").rstrip("/"))
     rc = main(["--config", str(path), "--db", sqlite_url, "poll", "--source", "binance"])

@@ -3,7 +3,7 @@ Bybit and OKX lists newest-first with every number (and timestamp) a string; Gat
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -11,7 +11,7 @@ from monitor import model as m
 from monitor.jobs.poll import poll
 
 from .conftest import NOW, NOW_MS, D, H, series, venue_token
-from .payloads import bybit, bybit_instruments, gate_contract, okx, okx_instruments
+from .payloads import bybit, bybit_instruments, gate_contract, okx, okx_funding_rate, okx_instruments
 
 SINCE = NOW - timedelta(days=1)
 DAY0 = NOW_MS // D * D - D
@@ -94,6 +94,7 @@ def serve_okx(routes, state="live"):  # noqa: ANN001, ANN201
     routes.add("/api/v5/rubik/stat/contracts/long-short-position-ratio-contract-top-trader",
                okx([[str(NOW_MS - 2 * H), "1.25"]]))
     routes.add("/api/v5/rubik/stat/taker-volume-contract", okx([[str(NOW_MS - 2 * H), "400", "500"]]))
+    routes.add("/api/v5/public/funding-rate", okx_funding_rate("AIA-USDT-SWAP", NOW_MS, interval_h=4))
     routes.add("/api/v5/public/liquidation-orders", okx([{
         "details": [
             {"bkLoss": "0", "bkPx": "0.5", "ccy": "", "posSide": "long", "side": "sell", "sz": "100",
@@ -133,6 +134,7 @@ def test_okx_contracts_to_coins_liquidations_and_rubik_stats(routes, make_app): 
 
 def serve_gate(routes, **contract):  # noqa: ANN001, ANN003, ANN201
     routes.add("/api/v4/futures/usdt/contracts", [gate_contract("AIA_USDT", quanto="10", **contract)])
+    routes.add("/api/v4/futures/usdt/contracts/AIA_USDT", gate_contract("AIA_USDT", quanto="10", **contract))
 
     def candles(req):  # noqa: ANN001, ANN202  (seconds; v = contracts, sum = quote)
         if req.args["interval"] == "1h":
@@ -169,10 +171,11 @@ def test_gate_seconds_no_envelope_contract_stats_and_quanto(routes, make_app):  
     assert [v for _, v in series(app, "AIA", m.FUNDING_INTERVAL_H, "gate")] == [4, 4, 1]
 
 
-def test_gate_in_delisting_becomes_a_perp_delisted_event(routes, make_app):  # noqa: ANN001
+def test_gate_in_delisting_becomes_a_perp_delisted_event_announced_now(routes, make_app):  # noqa: ANN001
     delist_s = NOW_MS // 1000 + 86_400
     serve_gate(routes, in_delisting=True, delisting_time=delist_s)
     app = app_for(make_app, "gate", "gate")
     poll(app, sources=["gate"], tokens=["AIA"], since=SINCE)
     [event] = [e for e in app.store.read_events("AIA") if e.kind == "perp_delisted"]
-    assert event.chain == "exchange:gate" and int(event.ts.timestamp()) == delist_s
+    assert event.chain == "exchange:gate" and event.ts == NOW  # seen now; the schedule is in the detail
+    assert int(datetime.fromisoformat(event.detail["scheduled_at"]).timestamp()) == delist_s
