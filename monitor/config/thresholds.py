@@ -46,6 +46,11 @@ class SignalsConfig(Strict):
     event_window: Duration = "7d"  # exchange events this recent are reported
     mirror_min_points: int = 12
     mirror_share: float = 0.9  # share of overlapping bars within mirror_tolerance_pct
+    mirror_hourly_span: Duration = "48h"  # hourly volume bars are compared over this recent span
+    oi_max_lag: Duration = "2h"  # a venue's OI this far behind the newest venue's is not summed as current
+    extreme_funding_warn: float = 0.002  # |funding| per 8h, as a fraction (0.2 %), either sign
+    extreme_funding_high: float = 0.01  # 1 % per 8h
+    funding_cap_share: float = 0.95  # |funding| at this share of the published cap counts as "at the cap"
     move_oi_pct: float = 15.0  # a move during which dark data is "data degraded"
     volume_day_max_age: Duration = "36h"  # daily volume bars: the latest complete day must have ended this recently
     workers: int = Field(2, ge=1, le=64)  # processes judging tokens (evaluate_all) once there are enough of them
@@ -62,7 +67,8 @@ class VerdictConfig(Strict):
     weights: dict[str, float] = {
         "oi_surge_unsupported": 40.0, "oi_surge_with_redeployment": 25.0, "perp_spot_ratio": 10.0,
         "oi_exceeds_economy": 16.0, "crowded_longs": 10.0, "short_buildup": 8.0, "oi_price_regime": 0.0,
-        "liquidation_spike": 8.0, "exchange_event": 6.0, "data_blind_spot": 0.0, "source_disagreement": 0.0,
+        "liquidation_spike": 8.0, "exchange_event": 6.0, "extreme_funding": 8.0, "data_blind_spot": 0.0,
+        "source_disagreement": 0.0,
     }
     severity_factor: dict[str, float] = {"info": 0.0, "warn": 1.0, "high": 1.5, "critical": 2.0}
     stale_penalty: float = 0.12  # confidence lost per dark or stale market source

@@ -15,11 +15,14 @@ from monitor.model import Event, SourceHealth
 from monitor.signals import indicators as ind
 from monitor.signals.health import spacing, stale_threshold
 from monitor.signals.inputs import DEV_METRICS, ONCHAIN_FLOWS, VENUES, View
+from monitor.signals.liquidations import liquidations
+from monitor.signals.mirroring import mirrored_pairs
 from monitor.timeutil import parse_duration
 
 if TYPE_CHECKING:
     from monitor.config import SignalsConfig
 
+SURGE_START_SHARE = 0.1  # a surge starts where OI last stood within 10% of its rise above the window's low
 
 def rnd(x: Any, digits: int = 4) -> Any:
     """JSON-friendly rounding: NaN/inf become None, floats keep ``digits`` significant decimals."""
@@ -48,14 +51,13 @@ class Context:
         self.trend_window = parse_duration(cfg.trend_window)
         self.events: tuple[Event, ...] = tuple(e for e in view.inputs.events if pd.Timestamp(e.ts) <= self.now)
         self.reasons: list[str] = []
-        self.mirrored: tuple[str, ...] = ()  # venues whose volume copies another's, excluded from sums
         self._cache: dict[Any, Any] = {}
 
     # ------------------------------------------------------------ freshness
 
     def fresh(self, source: str) -> bool:
         h = self.health.get(source)
-        return h is not None and not h.stale
+        return h is not None and not h.stale and h.status != "settled"  # a settled market's data is history
 
     def metric_fresh(self, metric: str, source: str) -> bool:
         """This series (not just its source) is recent: a venue whose OI stopped while its funding still
@@ -72,13 +74,30 @@ class Context:
     def oi_venues(self) -> list[str]:
         have = self.view.sources(m.OI_USD)
         venues = [s for s in have if s in VENUES and self.metric_fresh(m.OI_USD, s)]
+        venues = [s for s in venues if s not in self.oi_lagging(venues)]
         if not venues:
             venues = [s for s in have if s not in VENUES and self.metric_fresh(m.OI_USD, s)][:1]
         return venues
 
+    def oi_lagging(self, venues: list[str]) -> dict[str, pd.Timedelta]:
+        """Venues whose newest OI trails the newest venue's by more than oi_max_lag (or two of their own
+        bars): in a cascade an hours-old value summed as current hides the fall."""
+        last = {v: self.view.series(m.OI_USD, v).index[-1] for v in venues}
+        if not last:
+            return {}
+        newest, floor = max(last.values()), parse_duration(self.cfg.oi_max_lag)
+        return {v: newest - t for v, t in last.items()
+                if newest - t > max(floor, 2 * spacing(self.view.series(m.OI_USD, v).index))}
+
+    @cached_property
+    def settled_venues(self) -> frozenset[str]:
+        """Venues whose market settled with no data after (health says "settled"): finished, not dark."""
+        return frozenset(src for src, h in self.health.items() if h.status == "settled")
+
     @cached_property
     def oi_dark_venues(self) -> list[str]:
-        return [s for s in self.view.sources(m.OI_USD) if s in VENUES and s not in self.oi_venues]
+        return [s for s in self.view.sources(m.OI_USD)
+                if s in VENUES and s not in self.oi_venues and s not in self.settled_venues]
 
     @cached_property
     def oi_table(self) -> pd.DataFrame:
@@ -132,18 +151,39 @@ class Context:
                 self._cache[key] = ind.pct_change_arrays(t[keep], total, w, now)
         return self._cache[key]
 
-    def steepest_oi_day(self, window: timedelta) -> pd.Timestamp | None:
-        s = self.oi.dropna()
+    def surge_start(self, window: timedelta) -> pd.Timestamp | None:
+        """Where the OI growth inside the window started: the last time OI stood within
+        SURGE_START_SHARE of the rise above its low. An exponential surge's steepest day is always the
+        last one, so the whole span from here to now is the surge."""
+        s = ind.clean(self.oi)
+        s = s[(s.index >= self.now - window) & (s.index <= self.now)]
         if len(s) < 2:
             return None
-        s = s[s.index >= self.now - window - timedelta(days=1)]
-        prior = ind.clean(self.oi)
-        before = prior.reindex(s.index - pd.Timedelta(days=1), method="ffill").to_numpy()
-        rise = s.to_numpy() - before
-        if not np.isfinite(rise).any():
+        v = s.to_numpy()
+        low, end = float(v.min()), float(v[-1])
+        if not end > low:
             return None
-        i = int(np.nanargmax(rise))
-        return s.index[i]
+        near_low = np.flatnonzero(v <= low + SURGE_START_SHARE * (end - low))
+        return s.index[int(near_low[-1])]
+
+    # ------------------------------------------------------------ liquidations and mirrored volume
+
+    @cached_property
+    def liquidations(self) -> tuple[dict[str, pd.Series], list[str]]:
+        """({liq metric: USD per bar}, sources): the aggregate or the venues, never both."""
+        by = {metric: self.view.metric(metric) for metric in (m.LIQ_LONG_USD, m.LIQ_SHORT_USD)}
+        return liquidations(by, self.now, parse_duration(self.cfg.stale_after))
+
+    @cached_property
+    def mirror_findings(self) -> list[tuple[str, str, str, float, int]]:
+        """(metric, venue, copying venue, matching share, bars) for each mirrored volume pair."""
+        return [(metric, a, b, share, n) for metric in (m.PERP_VOLUME_USD, m.SPOT_VOLUME_USD)
+                for a, b, share, n in mirrored_pairs(self.view, metric, self.window, self.cfg)]
+
+    @cached_property
+    def mirrored(self) -> tuple[str, ...]:
+        """Venues whose volume copies another's: left out of every volume sum."""
+        return tuple(sorted({b for _, _, b, _, _ in self.mirror_findings}))
 
     # ------------------------------------------------------------ volumes and levels
 
@@ -168,4 +208,3 @@ class Context:
             if src in self.view.sources(metric) and self.fresh(src):
                 return src, self.view.latest(metric, src)
         return None, math.nan
-

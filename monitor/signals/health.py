@@ -21,6 +21,8 @@ from monitor.timeutil import parse_duration
 
 DEFAULT_INTERVAL = timedelta(hours=1)
 THROTTLE_HTTP = (429, 418)
+FETCH = "fetch"  # the poll's summary run of one source-token fetch (rows = observations it returned)
+SETTLE_GRACE = timedelta(days=1)  # data this long after a settlement means the market lives on
 
 
 def stale_threshold(interval: timedelta, spacing: timedelta, stale_after: timedelta) -> timedelta:
@@ -50,6 +52,7 @@ def source_health(view: View, stale_after: str, runs_window: timedelta = timedel
     names |= {s for s in event_sources if s not in by_source and s in runs_by}
     if not view.inputs.configured:  # expectations unknown: a source failing for this token still counts
         names |= {s for s, g in runs_by.items() if _latest_failed(g)}
+    settled = settled_markets(view)
     rows = []
     for src in sorted(names):
         mine = runs_by.get(src, runs.iloc[:0])
@@ -64,12 +67,20 @@ def source_health(view: View, stale_after: str, runs_window: timedelta = timedel
         threshold = stale_threshold(interval, step, after)
         age = (now - last_ts) if last_ts is not None else None
         stale = age is None or age > threshold
+        settled_at = settled.get(src)
+        if settled_at is not None and (last_ts is None or last_ts <= settled_at + SETTLE_GRACE):
+            rows.append(_settled_health(src, settled_at, last_ts, age, interval))
+            continue
         ok_at, fail_at, failures, throttled = _run_stats(mine)
         failing = _failing_last(ok_at, fail_at)
+        empty = not failing and last_ts is not None and _latest_fetch_empty(mine)
+        failing = failing or empty
         dark = stale or failing
-        status = (("throttled" if throttled else "failing") if failing else
+        status = (("throttled" if throttled else "empty" if empty else "failing") if failing else
                   "missing" if last_ts is None else "stale" if stale else "ok")
-        detail = _detail(status, age, threshold, failures, throttled, mine if failing else None)
+        detail = _detail(status, age, threshold, failures, throttled, mine if failing and not empty else None)
+        if empty:
+            detail += "; last poll returned no rows"
         rows.append(SourceHealth(
             source=src, last_ok=ok_at.to_pydatetime() if ok_at is not None else None,
             last_ts=last_ts.to_pydatetime() if last_ts is not None else None, failures=failures,
@@ -80,6 +91,27 @@ def source_health(view: View, stale_after: str, runs_window: timedelta = timedel
     return tuple(rows)
 
 
+def settled_markets(view: View) -> dict[str, pd.Timestamp]:
+    """Venue -> latest settlement (``perp_settled``) at or before now: a finished market, not a dark one."""
+    out: dict[str, pd.Timestamp] = {}
+    for e in view.inputs.events:
+        venue = e.detail.get("venue") or e.source
+        ts = pd.Timestamp(e.ts)
+        if e.kind == "perp_settled" and venue and ts <= view.now:
+            out[venue] = max(out.get(venue, ts), ts)
+    return out
+
+
+def _settled_health(src: str, settled_at: pd.Timestamp, last_ts: pd.Timestamp | None, age: timedelta | None,
+                    interval: timedelta) -> SourceHealth:
+    return SourceHealth(
+        source=src, last_ok=None, last_ts=last_ts.to_pydatetime() if last_ts is not None else None, failures=0,
+        throttled=0, stale=False, dark=False, detail=f"market settled {settled_at.isoformat()}; no data expected",
+        status="settled", age_s=age.total_seconds() if age is not None else None,
+        poll_interval_s=interval.total_seconds(), expected=False,
+    )
+
+
 def _run_stats(runs: pd.DataFrame) -> tuple[pd.Timestamp | None, pd.Timestamp | None, int, int]:
     """(last ok run, last failed run, failures, throttled) of one source's recent poll runs."""
     if not len(runs):
@@ -87,6 +119,18 @@ def _run_stats(runs: pd.DataFrame) -> tuple[pd.Timestamp | None, pd.Timestamp | 
     fail_mask = runs["status"].isin(FAILED_STATUSES)
     throttle_mask = runs["status"].isin(THROTTLE_STATUSES) | runs["http_status"].isin(THROTTLE_HTTP)
     return _last(runs, ~fail_mask), _last(runs, fail_mask), int(fail_mask.sum()), int(throttle_mask.sum())
+
+
+def _latest_fetch_empty(runs: pd.DataFrame) -> bool:
+    """The source's latest whole fetch answered (HTTP 200) with no rows although the source has data: a
+    blind spot, not "ok" (its per-request rows inside that poll say only that the venue answered)."""
+    if not len(runs) or "rows" not in runs or "endpoint" not in runs:
+        return False
+    fetches = runs[runs["endpoint"] == FETCH]
+    if not len(fetches):
+        return False
+    last = fetches.loc[fetches["started_at"] == fetches["started_at"].max()].iloc[-1]
+    return last["status"] == "ok" and pd.notna(last["rows"]) and int(last["rows"]) == 0
 
 
 def _failing_last(ok_at: pd.Timestamp | None, fail_at: pd.Timestamp | None) -> bool:

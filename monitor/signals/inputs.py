@@ -178,15 +178,7 @@ class View:
         """OI-weighted funding per 8 h across venues (normalized by each venue's real interval)."""
         if "funding" in self._cache:
             return self._cache["funding"]
-        parts = dict(self.metric(m.FUNDING_RATE_8H))
-        for src in self.sources(m.FUNDING_RATE):
-            if src in parts:
-                continue
-            interval = self.series(m.FUNDING_INTERVAL_H, src)
-            if len(interval):
-                norm = ind.funding_8h(self.series(m.FUNDING_RATE, src), interval).dropna()
-                if len(norm):
-                    parts[src] = norm
+        parts = self.funding_8h_by_source()
         used = sorted(parts)
         if not used:
             result: tuple[pd.Series, list[str]] = (ind.EMPTY, [])
@@ -197,6 +189,23 @@ class View:
             result = (weighted, used)
         self._cache["funding"] = result
         return result
+
+    def funding_8h_by_source(self) -> dict[str, pd.Series]:
+        """{source: funding per 8 h}: stored normalised, else each settlement's rate × 8 / the interval in
+        force then (never raw per-settlement funding read as per 8 h; no interval, no value)."""
+        if "funding_by_source" in self._cache:
+            return self._cache["funding_by_source"]
+        parts = dict(self.metric(m.FUNDING_RATE_8H))
+        for src in self.sources(m.FUNDING_RATE):
+            if src in parts:
+                continue
+            interval = self.series(m.FUNDING_INTERVAL_H, src)
+            if len(interval):
+                norm = ind.funding_8h(self.series(m.FUNDING_RATE, src), interval).dropna()
+                if len(norm):
+                    parts[src] = norm
+        self._cache["funding_by_source"] = parts
+        return parts
 
     def volume_24h(self, metric: str, exclude: tuple[str, ...] = (), day_max_age: timedelta = timedelta(hours=36)
                    ) -> tuple[float, list[str]]:

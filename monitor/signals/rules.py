@@ -1,6 +1,7 @@
 """The signal catalogue (DESIGN.md §4): each rule is a pure ``(Context, SignalsConfig) -> list[Flag]``.
 
-Data-quality rules run first so the market rules see which venues mirror others.
+Rules read shared state only from the Context (mirrored venues, liquidations, fresh venues), never from
+each other, so their order does not matter.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from monitor.signals.rules_flow import (
     oi_surge_with_redeployment,
     perp_spot_ratio,
 )
-from monitor.signals.rules_positioning import crowded_longs, exchange_event, oi_price_regime, short_buildup
+from monitor.signals.rules_exchange import exchange_event, extreme_funding
+from monitor.signals.rules_positioning import crowded_longs, oi_price_regime, short_buildup
 
 if TYPE_CHECKING:
     from monitor.config import SignalsConfig
@@ -37,6 +39,7 @@ RULES: dict[str, Rule] = {
     "oi_price_regime": oi_price_regime,
     "liquidation_spike": liquidation_spike,
     "exchange_event": exchange_event,
+    "extreme_funding": extreme_funding,
 }
 
 

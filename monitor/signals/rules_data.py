@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import math
 from datetime import timedelta
-from itertools import combinations
 from typing import TYPE_CHECKING
 
 import numpy as np
+import pandas as pd
 
 from monitor import model as m
 from monitor.model import Flag
@@ -22,7 +22,8 @@ if TYPE_CHECKING:
     from monitor.config import SignalsConfig
 
 COMPARABLE = (m.PRICE_CLOSE, m.PRICE_CLOSE_1H, m.MARKET_CAP_USD)
-MIRROR_METRICS = (m.PERP_VOLUME_USD, m.SPOT_VOLUME_USD)
+CANDLE_METRICS = (m.PRICE_CLOSE, m.PRICE_CLOSE_1H)  # from a venue: the close at the candle's open ts
+OBSERVED = pd.Timedelta(hours=1)
 
 
 def market_move(ctx: Context, cfg: SignalsConfig) -> dict[str, float]:
@@ -30,8 +31,8 @@ def market_move(ctx: Context, cfg: SignalsConfig) -> dict[str, float]:
     w = parse_duration(cfg.regime_window)
     _, price = ctx.view.price()
     out = {"oi_change_pct": ctx.oi_growth(w), "price_change_pct": ind.pct_change_over(price, w, ctx.now)}
-    liq = [ind.sum_over(ctx.view.series(metric, src), timedelta(days=1), ctx.now)
-           for metric in (m.LIQ_LONG_USD, m.LIQ_SHORT_USD) for src in ctx.view.sources(metric)]
+    per_metric, _ = ctx.liquidations  # the aggregate or the venues, as liquidation_spike reads them
+    liq = [ind.sum_over(s, timedelta(days=1), ctx.now) for s in per_metric.values()]
     liq = [x for x in liq if math.isfinite(x)]
     if liq and math.isfinite(ctx.oi_now) and ctx.oi_now > 0:
         out["liquidations_pct_of_oi"] = sum(liq) / ctx.oi_now * 100
@@ -72,31 +73,12 @@ def data_blind_spot(ctx: Context, cfg: SignalsConfig) -> list[Flag]:
 
 
 def source_disagreement(ctx: Context, cfg: SignalsConfig) -> list[Flag]:
-    flags = []
-    for metric in COMPARABLE:
-        latest = {}
-        for src in ctx.view.sources(metric):
-            if ctx.fresh(src):
-                v = ctx.view.latest(metric, src)
-                if math.isfinite(v) and v > 0:
-                    latest[src] = v
-        if len(latest) < 2:
-            continue
-        median = float(np.median(list(latest.values())))
-        off = {s: (v / median - 1) * 100 for s, v in latest.items() if abs(v / median - 1) * 100 >= cfg.disagreement_pct}
-        if off:
-            evidence = {"metric": metric, "values": {s: rnd(v) for s, v in latest.items()}, "median": rnd(median),
-                        "deviation_pct": {s: rnd(d) for s, d in off.items()}, "threshold_pct": cfg.disagreement_pct}
-            worst = max(off, key=lambda s: abs(off[s]))
-            flags.append(Flag("source_disagreement", "warn", f"{metric} from {worst} is {off[worst]:+.0f}% off the "
-                              f"other sources", evidence, window="latest", lowers_confidence=True))
-    for metric in MIRROR_METRICS:
-        for a, b, share, n in mirrored_pairs(ctx, metric, cfg):
-            ctx.mirrored = tuple(sorted({*ctx.mirrored, b}))
-            evidence = {"metric": metric, "venues": [a, b], "matching_share": rnd(share), "bars": n,
-                        "tolerance_pct": cfg.mirror_tolerance_pct, "excluded_from_totals": b}
-            flags.append(Flag("source_disagreement", "warn", f"{b} {metric} mirrors {a} ~1:1 on {share:.0%} of "
-                              f"{n} bars", evidence, window=f"{n} bars", lowers_confidence=True))
+    flags = [f for metric in COMPARABLE if (f := _disagreement_at_one_instant(ctx, metric, cfg)) is not None]
+    for metric, a, b, share, n in ctx.mirror_findings:
+        evidence = {"metric": metric, "venues": [a, b], "matching_share": rnd(share), "bars": n,
+                    "tolerance_pct": cfg.mirror_tolerance_pct, "excluded_from_totals": b}
+        flags.append(Flag("source_disagreement", "warn", f"{b} {metric} mirrors {a} ~1:1 on {share:.0%} of "
+                          f"{n} bars", evidence, window=f"{n} bars", lowers_confidence=True))
     flags += aggregate_oi_disagreement(ctx, cfg)
     if len(flags) > 1:  # one flag per rule; the evidence keeps every finding
         merged = {"findings": [f.evidence for f in flags]}
@@ -105,52 +87,65 @@ def source_disagreement(ctx: Context, cfg: SignalsConfig) -> list[Flag]:
     return flags
 
 
-def mirrored_pairs(ctx: Context, metric: str, cfg: SignalsConfig) -> list[tuple[str, str, float, int]]:
-    """Venue pairs whose volume bars over the last window match within the tolerance on most bars."""
-    venues = [s for s in ctx.view.sources(metric) if s in VENUES]
-    if len(venues) < 2:
-        return []
-    series = ctx.view.metric(metric, tuple(venues))
-    # daily bars: 7 days hold at most 8, fewer than mirror_min_points; reach back far enough for them
-    step = max((spacing(s.index) for s in series.values()), default=timedelta(0))
-    since = ctx.now - max(ctx.window, step * (cfg.mirror_min_points + 2))
-    parts = {v: s[s.index > since] for v, s in series.items()}
-    table = ind.wide(parts, freq="1D" if step >= timedelta(days=1) else "1h", ffill_limit=0)
-    if table.empty:
-        return []
-    out = []
-    tol = cfg.mirror_tolerance_pct / 100
-    for a, b in combinations(sorted(table.columns), 2):
-        x, y = table[a].to_numpy(), table[b].to_numpy()
-        ok = np.isfinite(x) & np.isfinite(y) & (x > 0) & (y > 0)
-        n = int(ok.sum())
-        if n < cfg.mirror_min_points:
-            continue
-        rel = np.abs(x[ok] / y[ok] - 1)
-        # a constant series matches anything scaled 1:1 trivially; require real variation
-        if np.std(x[ok]) <= 1e-9 * max(np.mean(x[ok]), 1e-12):
-            continue
-        share = float((rel <= tol).mean())
-        if share >= cfg.mirror_share:
-            out.append((a, b, share, n))
-    return out
+def instants(ctx: Context, metric: str, source: str) -> pd.Series:
+    """A series keyed by the instant its value describes: a venue candle's close belongs to the end of
+    its bar (a candle still open has no close yet and is left out); a snapshot (CoinGecko's daily
+    point) to its own ts."""
+    s = ctx.view.series(metric, source)
+    if metric in CANDLE_METRICS and source in VENUES and len(s) >= 2:
+        step = pd.Timedelta(spacing(s.index))
+        s = pd.Series(s.to_numpy(), index=s.index + step)
+        s = s[s.index <= ctx.now]
+    return s
+
+
+def _disagreement_at_one_instant(ctx: Context, metric: str, cfg: SignalsConfig) -> Flag | None:
+    """The sources' values at the latest instant most of them describe (never a midnight snapshot against
+    a live candle), each against their median."""
+    since = ctx.now - ctx.window
+    parts = {}
+    for src in ctx.view.sources(metric):
+        if ctx.fresh(src):
+            s = instants(ctx, metric, src)
+            s = s[(s.index > since) & (s.to_numpy() > 0)]
+            if len(s):
+                parts[src] = s
+    if len(parts) < 2:
+        return None
+    table = pd.DataFrame(parts)
+    count = table.notna().sum(axis=1).to_numpy()
+    best = count.max()
+    if best < 2:
+        return None
+    row = table.iloc[int(np.flatnonzero(count == best)[-1])]
+    at, latest = row.name, row.dropna().to_dict()
+    median = float(np.median(list(latest.values())))
+    off = {s: (v / median - 1) * 100 for s, v in latest.items() if abs(v / median - 1) * 100 >= cfg.disagreement_pct}
+    if not off:
+        return None
+    evidence = {"metric": metric, "at": at.isoformat(), "values": {s: rnd(v) for s, v in latest.items()},
+                "median": rnd(median), "deviation_pct": {s: rnd(d) for s, d in off.items()},
+                "threshold_pct": cfg.disagreement_pct}
+    worst = max(off, key=lambda s: abs(off[s]))
+    return Flag("source_disagreement", "warn", f"{metric} from {worst} is {off[worst]:+.0f}% off the other sources "
+                f"at {at:%Y-%m-%d %H:%M}", evidence, window="latest", lowers_confidence=True)
 
 
 def aggregate_oi_disagreement(ctx: Context, cfg: SignalsConfig) -> list[Flag]:
-    """CoinGlass's aggregated OI against the sum of the venues, at CoinGlass's latest point, when every
-    fresh venue reports then (a venue missing at that hour would make the sum look low)."""
+    """CoinGlass's aggregated OI against the sum of the venues at CoinGlass's latest point, only when every
+    venue is fresh and reported within the hour before that point: against a stale or carried-forward
+    venue value the aggregate is not the outlier."""
     agg = [s for s in ctx.view.sources(m.OI_USD) if s not in VENUES and ctx.fresh(s)]
-    if ctx.oi_table.empty or not agg:
+    if ctx.oi_table.empty or not agg or ctx.oi_dark_venues:
         return []
-    row = ctx.oi_table.to_numpy()
     flags = []
     for src in agg:
         s = ctx.view.series(m.OI_USD, src)
         at = s.index[-1]
-        pos = int(ctx.oi_table.index.searchsorted(at, side="right")) - 1
-        if pos < 0 or ctx.oi_table.index[pos] < at - timedelta(hours=1) or not np.isfinite(row[pos]).all():
+        observed = [_observed_at(ctx.view.series(m.OI_USD, v), at) for v in ctx.oi_table.columns]
+        if not all(math.isfinite(x) for x in observed):
             continue
-        venue_sum, theirs = float(row[pos].sum()), float(s.iloc[-1])
+        venue_sum, theirs = float(sum(observed)), float(s.iloc[-1])
         if not (venue_sum > 0 and theirs > 0):
             continue
         dev = (theirs / venue_sum - 1) * 100
@@ -162,3 +157,9 @@ def aggregate_oi_disagreement(ctx: Context, cfg: SignalsConfig) -> list[Flag]:
         flags.append(Flag("source_disagreement", "warn", f"{m.OI_USD} from {src} is {dev:+.0f}% off the sum of "
                           f"{', '.join(ctx.oi_table.columns)}", evidence, window="latest", lowers_confidence=True))
     return flags
+
+
+def _observed_at(series: pd.Series, at: pd.Timestamp) -> float:
+    """The value observed in the hour up to ``at`` (NaN when the series has none there)."""
+    s = series[(series.index > at - OBSERVED) & (series.index <= at)]
+    return float(s.iloc[-1]) if len(s) else math.nan

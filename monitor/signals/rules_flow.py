@@ -14,6 +14,8 @@ from monitor.model import CONTRACT_EVENT_KINDS, Flag
 from monitor.signals import indicators as ind
 from monitor.signals.adoption import assess
 from monitor.signals.context import Context, fmt_pct, rnd
+from monitor.signals.health import spacing
+from monitor.signals.inputs import VENUES
 
 if TYPE_CHECKING:
     from monitor.config import SignalsConfig
@@ -49,24 +51,25 @@ def oi_surge_unsupported(ctx: Context, cfg: SignalsConfig) -> list[Flag]:
 
 
 def oi_surge_with_redeployment(ctx: Context, cfg: SignalsConfig) -> list[Flag]:
-    """OI grows ≥ redeploy_oi_pct over the window and a contract event lies within ±redeploy_days of
-    the steepest day of that growth."""
+    """OI grows ≥ redeploy_oi_pct over the window and a contract event lies inside the surge: from
+    redeploy_days before the growth started up to now."""
     window = ctx.window
     oi = ctx.oi_growth(window)
     if not (math.isfinite(oi) and oi >= cfg.redeploy_oi_pct):
         return []
-    surge_at = ctx.steepest_oi_day(window)
-    if surge_at is None:
+    start = ctx.surge_start(window)
+    if start is None:
         return []
-    reach = timedelta(days=cfg.redeploy_days)
-    near = [e for e in ctx.events if e.kind in CONTRACT_EVENT_KINDS and abs(pd.Timestamp(e.ts) - surge_at) <= reach]
+    since = start - timedelta(days=cfg.redeploy_days)
+    near = [e for e in ctx.events if e.kind in CONTRACT_EVENT_KINDS and pd.Timestamp(e.ts) >= since]
     if not near:
         return []
     events = [{"kind": e.kind, "ts": e.ts.isoformat(), "chain": e.chain, "address": e.address, "tx_hash": e.tx_hash,
-               "hours_from_surge": rnd((pd.Timestamp(e.ts) - surge_at).total_seconds() / 3600)} for e in near[:10]]
-    msg = (f"OI {fmt_pct(oi)} over {ctx.window_label} with {near[0].kind} {events[0]['hours_from_surge']:+.0f}h "
-           f"from the steepest day")
-    evidence = {"oi_growth_pct": rnd(oi), "surge_at": surge_at.isoformat(), "events": events,
+               "hours_from_surge": rnd((pd.Timestamp(e.ts) - start).total_seconds() / 3600)} for e in near[:10]]
+    msg = (f"OI {fmt_pct(oi)} over {ctx.window_label} with {near[0].kind} "
+           f"{events[0]['hours_from_surge']:+.0f}h from the start of the surge")
+    evidence = {"oi_growth_pct": rnd(oi), "surge_from": start.isoformat(), "surge_to": ctx.now.isoformat(),
+                "events": events,
                 "thresholds": {"redeploy_oi_pct": cfg.redeploy_oi_pct, "redeploy_days": cfg.redeploy_days}}
     return [Flag("oi_surge_with_redeployment", "high", msg, evidence, window=ctx.window_label)]
 
@@ -84,11 +87,32 @@ def perp_spot_ratio(ctx: Context, cfg: SignalsConfig) -> list[Flag]:
     return [Flag("perp_spot_ratio", sev, f"perp volume is {r:,.0f}x spot over 24h", evidence, window="24h")]
 
 
+def market_cap_now(ctx: Context) -> tuple[float, float, dict]:
+    """(OI, market cap, basis) at one moment. The market cap is a daily snapshot: scaled to now by the
+    venues' hourly price (cap × price now / price at the snapshot); without venue prices the OI is read
+    at the snapshot's time instead. Never live OI over a stale cap."""
+    src, snap = ctx.latest_fresh(m.MARKET_CAP_USD, ("coingecko",))
+    at = ctx.view.last_ts(m.MARKET_CAP_USD, src) if src is not None else None
+    if at is None or not math.isfinite(snap):
+        return ctx.oi_now, math.nan, {}
+    basis = {"snapshot_at": at.isoformat(), "market_cap_snapshot_usd": rnd(snap)}
+    price_src, price = ctx.view.price()
+    if price_src in VENUES and len(price) >= 2:
+        then = ind.value_at(price, at - spacing(price.index))  # the close of the bar ending at the snapshot
+        now = ind.value_at(price, ctx.now)
+        if math.isfinite(then) and math.isfinite(now) and then > 0 and price.index[0] < at:
+            basis |= {"method": "snapshot scaled by price", "price_source": price_src, "price_at_snapshot": rnd(then),
+                      "price_now": rnd(now)}
+            return ctx.oi_now, snap * now / then, basis
+    basis["method"] = "oi at snapshot"
+    return ind.value_at(ctx.oi, at), snap, basis
+
+
 def oi_exceeds_economy(ctx: Context, cfg: SignalsConfig) -> list[Flag]:
+    oi_then, mcap, basis = market_cap_now(ctx)
     oi = ctx.oi_now
-    _, mcap = ctx.latest_fresh(m.MARKET_CAP_USD, ("coingecko",))
     _, tvl = ctx.latest_fresh(m.TVL_USD, ("defillama",))
-    r_mcap, r_tvl = ind.oi_to_market_cap(oi, mcap), ind.oi_to_tvl(oi, tvl)
+    r_mcap, r_tvl = ind.oi_to_market_cap(oi_then, mcap), ind.oi_to_tvl(oi, tvl)
     sev = None
     if math.isfinite(r_mcap) and r_mcap >= cfg.oi_mcap_high:
         sev = "high"
@@ -102,7 +126,7 @@ def oi_exceeds_economy(ctx: Context, cfg: SignalsConfig) -> list[Flag]:
     if math.isfinite(r_tvl):
         parts.append(f"OI/TVL {r_tvl:.2f}")
     evidence = {"oi_usd": rnd(oi), "market_cap_usd": rnd(mcap), "tvl_usd": rnd(tvl), "oi_to_market_cap": rnd(r_mcap),
-                "oi_to_tvl": rnd(r_tvl), "venues": ctx.oi_venues,
+                "oi_to_tvl": rnd(r_tvl), "venues": ctx.oi_venues, "market_cap_basis": basis,
                 "thresholds": {"oi_mcap_warn": cfg.oi_mcap_warn, "oi_mcap_high": cfg.oi_mcap_high,
                                "oi_tvl_warn": cfg.oi_tvl_warn}}
     return [Flag("oi_exceeds_economy", sev, ", ".join(parts), evidence, window="latest")]
@@ -110,9 +134,8 @@ def oi_exceeds_economy(ctx: Context, cfg: SignalsConfig) -> list[Flag]:
 
 def liquidation_spike(ctx: Context, cfg: SignalsConfig) -> list[Flag]:
     """24h liquidations ≥ liq_sigma σ above the baseline's daily totals, or ≥ liq_oi_pct of OI."""
-    v = ctx.view
-    parts = [s for metric in (m.LIQ_LONG_USD, m.LIQ_SHORT_USD) for s in v.metric(metric).values()]
-    sources = sorted({src for metric in (m.LIQ_LONG_USD, m.LIQ_SHORT_USD) for src in v.sources(metric)})
+    per_metric, sources = ctx.liquidations  # the aggregate or the venues: never both
+    parts = list(per_metric.values())
     if not parts:
         return []
     total = pd.concat(parts).groupby(level=0).sum().sort_index()

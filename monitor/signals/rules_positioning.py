@@ -1,24 +1,21 @@
-"""Rules about positioning (funding, long/short, RSI, OI vs price) and exchange-side events."""
+"""Rules about positioning: funding, long/short, RSI, OI against price."""
 
 from __future__ import annotations
 
 import math
 from typing import TYPE_CHECKING
 
-import numpy as np
 import pandas as pd
 
 from monitor import model as m
 from monitor.model import Flag
 from monitor.signals import indicators as ind
 from monitor.signals.context import Context, fmt_pct, rnd
-from monitor.signals.inputs import VENUES
 from monitor.timeutil import parse_duration
 
 if TYPE_CHECKING:
     from monitor.config import SignalsConfig
 
-EXCHANGE_EVENT_KINDS = ("perp_delisted", "perp_settled", "funding_regime_changed")
 RSI_FRAMES = (("1h", None), ("4h", "4h"), ("1d", "1D"))
 
 
@@ -106,45 +103,3 @@ def oi_price_regime(ctx: Context, cfg: SignalsConfig) -> list[Flag]:
                 "thresholds": {"regime_oi_pct": cfg.regime_oi_pct, "regime_price_pct": cfg.regime_price_pct}}
     return [Flag("oi_price_regime", "info", f"{regime}: OI {fmt_pct(oi)}, price {fmt_pct(price)} over "
                  f"{cfg.regime_window}", evidence, window=cfg.regime_window)]
-
-
-PLAUSIBLE = {m.FUNDING_INTERVAL_H: (0.0, 168.0), m.FUNDING_CAP: (0.0, 1.0)}  # hours; fraction per interval
-
-
-def _changes(ctx: Context, metric: str, since: pd.Timestamp) -> list[dict]:
-    """Per venue, each change of a step series (funding interval, cap) inside the window."""
-    out = []
-    lo, hi = PLAUSIBLE[metric]
-    for src in ctx.view.sources(metric):
-        s = ind.clean(ctx.view.series(metric, src))
-        v = s.to_numpy()
-        ok = (v > lo) & (v <= hi)  # an implausible record is bad data, not a regime change
-        v, t = v[ok], ind.ns(s.index)[ok]
-        if len(v) < 2:
-            continue
-        hit = np.flatnonzero((np.abs(np.diff(v)) > 1e-12) & (t[1:] >= since.value)) + 1
-        for pos in hit:  # numpy, not Series.diff: a year of hourly steps per venue, few changes
-            ts = pd.Timestamp(int(t[pos]), tz="UTC")
-            out.append({"venue": src, "ts": ts.isoformat(), "from": rnd(v[pos - 1]), "to": rnd(v[pos])})
-    return out
-
-
-def exchange_event(ctx: Context, cfg: SignalsConfig) -> list[Flag]:
-    since = ctx.now - parse_duration(cfg.event_window)
-    events = [e for e in ctx.events if e.kind in EXCHANGE_EVENT_KINDS and pd.Timestamp(e.ts) >= since]
-    intervals = _changes(ctx, m.FUNDING_INTERVAL_H, since)
-    caps = _changes(ctx, m.FUNDING_CAP, since)
-    if not (events or intervals or caps):
-        return []
-    parts = [f"{e.kind} ({e.detail.get('venue') or e.source or e.chain})" for e in events]
-    parts += [f"funding interval {c['from']:g}h→{c['to']:g}h on {c['venue']}" for c in intervals]
-    parts += [f"funding cap ±{c['from'] * 100:g}%→±{c['to'] * 100:g}% on {c['venue']}" for c in caps]
-    day = pd.Timedelta(days=1)
-    evidence = {
-        "events": [{"kind": e.kind, "ts": e.ts.isoformat(), "source": e.source, "detail": e.detail} for e in events],
-        "funding_interval_changes": intervals, "funding_cap_changes": caps,
-        "oi_change_24h_pct": rnd(ctx.oi_growth(day)),
-        "venues_reporting_oi": [v for v in ctx.view.sources(m.OI_USD) if v in VENUES and ctx.fresh(v)],
-    }
-    severe = any(e.kind == "perp_delisted" for e in events)
-    return [Flag("exchange_event", "high" if severe else "warn", "; ".join(parts), evidence, window=cfg.event_window)]
