@@ -6,6 +6,8 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from datetime import datetime
+from typing import NoReturn
 
 from monitor import __version__
 from monitor.errors import EXIT_UNKNOWN, EXIT_USAGE, MonitorError
@@ -29,26 +31,57 @@ COMMANDS = {
 }
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse that exits 64 (EX_USAGE, as documented) on a usage error instead of its own 2, which
+    Nagios would read as CRITICAL."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def utc_time(text: str) -> datetime:
+    """An argparse type: ISO-8601 (UTC unless an offset is given) or epoch seconds/milliseconds."""
+    from monitor.timeutil import to_utc
+
+    try:
+        return to_utc(text)
+    except (ValueError, OverflowError, OSError):
+        raise argparse.ArgumentTypeError(f"{text!r} is not an ISO-8601 time or epoch, e.g. 2025-09-01") from None
+
+
+def add_global_options(parser: argparse.ArgumentParser, *, top: bool) -> None:
+    """The options every command takes. Under a command they default to SUPPRESS, so one given before the
+    command is kept unless repeated after it; -v counts on both sides."""
+    keep = {} if top else {"default": argparse.SUPPRESS}
+    group = parser.add_argument_group("global options")
+    group.add_argument("-c", "--config", metavar="PATH", help="config file (default: $DIVMON_CONFIG or ./config.yaml)",
+                       **keep)
+    group.add_argument("--db", metavar="URL", help="storage URL overriding storage.url", **keep)
+    group.add_argument("--replay", metavar="DIR", help="serve every source from a recording made by `divmon record`",
+                       **keep)
+    group.add_argument("-v", "--verbose", action="count", dest="verbose" if top else "verbose_after",
+                       help="more logging (-vv for debug)", **({"default": 0} if top else keep))
+    group.add_argument("-q", "--quiet", action="store_true", help="only errors on stderr",
+                       **({} if top else {"default": argparse.SUPPRESS}))
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="divmon",
         description="Is a token's derivatives activity backed by on-chain adoption or by leverage alone?",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"divmon {__version__}")
-    parser.add_argument("-c", "--config", metavar="PATH", help="config file (default: $DIVMON_CONFIG or ./config.yaml)")
-    parser.add_argument("--db", metavar="URL", help="storage URL overriding storage.url")
-    parser.add_argument("--replay", metavar="DIR", help="serve every source from a recording made by `divmon record`")
-    parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv for debug)")
-    parser.add_argument("-q", "--quiet", action="store_true", help="only errors on stderr")
+    add_global_options(parser, top=True)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p = sub.add_parser("check", help=COMMANDS["check"][1], description=COMMANDS["check"][1])
     p.add_argument("token", help="token symbol as configured, e.g. AIA")
     p.add_argument("--no-poll", action="store_true", help="judge the stored data without polling first")
     p.add_argument("--json", action="store_true", help="machine-readable output")
-    p.add_argument("--at", metavar="TIME", help="judge as of a past moment (ISO-8601, UTC)")
+    p.add_argument("--at", metavar="TIME", type=utc_time, help="judge as of a past moment (ISO-8601, UTC)")
     p.add_argument("--nagios", action="store_true",
                    help="monitoring-plugin output (Nagios/Icinga): status line with performance data")
 
@@ -58,7 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("backfill", help=COMMANDS["backfill"][1], description=COMMANDS["backfill"][1])
     p.add_argument("token")
-    p.add_argument("--since", required=True, metavar="DATE", help="start date (ISO-8601, UTC)")
+    p.add_argument("--since", required=True, metavar="DATE", type=utc_time, help="start date (ISO-8601, UTC)")
     p.add_argument("--source", action="append", metavar="S", help="only this source (repeatable)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -66,7 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=["html", "md", "json"], default="html")
     p.add_argument("--out", metavar="PATH", help="output file (default: report.out_dir/divmon-report.<ext>)")
     p.add_argument("--token", action="append", metavar="T", help="only this token (repeatable)")
-    p.add_argument("--at", metavar="TIME", help="report as of a past moment (ISO-8601, UTC)")
+    p.add_argument("--at", metavar="TIME", type=utc_time, help="report as of a past moment (ISO-8601, UTC)")
 
     p = sub.add_parser("digest", help=COMMANDS["digest"][1], description=COMMANDS["digest"][1])
     p.add_argument("--send", action="store_true", help="deliver (otherwise write a preview file)")
@@ -93,9 +126,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("config", help=COMMANDS["config"][1], description=COMMANDS["config"][1])
     csub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
-    c = csub.add_parser("check", help="validate the config; print it resolved, secrets masked")
-    c.add_argument("--config", dest="config_sub", metavar="PATH", help="config file")
+    csub.add_parser("check", help="validate the config; print it resolved, secrets masked")
+    _add_to_commands(parser)
     return parser
+
+
+def _add_to_commands(parser: argparse.ArgumentParser) -> None:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                add_global_options(sub, top=False)
+                _add_to_commands(sub)
 
 
 def setup_logging(verbose: int, quiet: bool) -> None:
@@ -111,8 +152,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.command:
         parser.print_help()
         return EXIT_USAGE
-    if getattr(args, "config_sub", None):
-        args.config = args.config_sub
+    args.verbose += getattr(args, "verbose_after", 0)
     setup_logging(args.verbose, args.quiet)
     import importlib
     import os

@@ -16,6 +16,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _record(args: argparse.Namespace) -> int:
+    from monitor.cli.common import poll_exit
     from monitor.config import Secrets, load_config
     from monitor.demo.record import record
 
@@ -27,8 +28,7 @@ def _record(args: argparse.Namespace) -> int:
     total = sum(result.entries.values())
     print(f"recorded {total} responses from {len(result.entries)} source(s) into {result.out}")
     print(f"replay with: divmon --replay {result.out} poll   (then: divmon --replay {result.out} report)")
-    failed = [o for o in result.outcomes if o.status not in ("ok", "partial")]
-    return EXIT_SOURCE if result.outcomes and len(failed) == len(result.outcomes) else 0
+    return poll_exit(result.outcomes)
 
 
 def _demo(args: argparse.Namespace) -> int:

@@ -5,9 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from monitor.cli.common import load_app
-from monitor.errors import EXIT_SOURCE
-from monitor.timeutil import to_utc
+from monitor.cli.common import load_app, poll_exit
 
 
 def run(args: argparse.Namespace) -> int:
@@ -27,7 +25,7 @@ def run(args: argparse.Namespace) -> int:
                     bar = "#" * int(20 * len(done) / max(total, 1))
                     print(f"\r[{bar:<20}] {len(done)}/{total} {outcome.source}", end="", file=sys.stderr)
 
-            outcomes = poll(app, sources=args.source, tokens=[symbol], since=to_utc(args.since), progress=progress)
+            outcomes = poll(app, sources=args.source, tokens=[symbol], since=args.since, progress=progress)
             if show:
                 print(file=sys.stderr)
         else:
@@ -37,5 +35,4 @@ def run(args: argparse.Namespace) -> int:
     for o in outcomes:
         extra = f" ({o.message[:120]})" if o.message else ""
         print(f"{o.source:<12} {o.token:<10} {o.status:<11} rows={o.rows} events={o.events}{extra}")
-    failed = [o for o in outcomes if o.status not in ("ok", "partial")]
-    return EXIT_SOURCE if outcomes and len(failed) == len(outcomes) else 0
+    return poll_exit(outcomes)

@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from monitor.config.base import ENV_NAME, NetworkConfig, Strict, url_problem
+from monitor.config.types import Duration, DurationOrZero
 
 
 class SourceConfig(Strict):
@@ -23,8 +24,8 @@ class SourceConfig(Strict):
     max_retries: int = Field(4, ge=0, le=20)
     max_retry_after_s: float = Field(900.0, gt=0)  # cap on honoured Retry-After / bans
     max_body_bytes: int = Field(32 * 1024 * 1024, gt=0)
-    poll_interval: str = "1h"
-    overlap: str = "2d"  # incremental polls start at the latest stored ts minus this
+    poll_interval: Duration = "1h"
+    overlap: DurationOrZero = "2d"  # incremental polls start at the latest stored ts minus this
 
     @field_validator("base_url")
     @classmethod
@@ -47,7 +48,7 @@ class VenueConfig(SourceConfig):
 
     ccxt_id: str
     history_timeframe: str = "1h"
-    markets_cache_ttl: str = "1d"
+    markets_cache_ttl: DurationOrZero = "1d"
 
 
 class CoinGlassConfig(SourceConfig):
@@ -56,7 +57,7 @@ class CoinGlassConfig(SourceConfig):
 
 
 class DuneConfig(SourceConfig):
-    max_age: str = "24h"  # prefer the latest stored result younger than this
+    max_age: DurationOrZero = "24h"  # prefer the latest stored result younger than this
     execution_deadline_s: float = Field(300.0, gt=0)
     poll_every_s: float = Field(2.0, gt=0)
     performance: Literal["medium", "large"] = "medium"
@@ -64,8 +65,8 @@ class DuneConfig(SourceConfig):
     query_ids: dict[str, int] = {}  # metric query name -> Dune query id (overrides the ids file)
     ids_file: str | None = None  # where `queries sync` records ids; default <cache_dir>/dune-query-ids.json
     queries_dir: str = "queries"
-    failure_backoff: str = "24h"  # a failed (billed) execution is not re-run for this query+params before
-    billing_pause: str = "24h"  # after a 402 / credits-exhausted answer no Dune call for this long
+    failure_backoff: DurationOrZero = "24h"  # a failed (billed) execution is not re-run for this query+params before
+    billing_pause: DurationOrZero = "24h"  # after a 402 / credits-exhausted answer no Dune call for this long
 
 
 class GitHubConfig(SourceConfig):

@@ -8,11 +8,12 @@ from typing import Any
 from pydantic import Field, field_validator
 
 from monitor.config.base import ADDRESS, Strict
+from monitor.config.types import PerpSymbol, SpotSymbol, UtcDate
 
 
 class VenueSymbols(Strict):
-    perp: str | None = None  # ccxt unified symbol, e.g. AIA/USDT:USDT
-    spot: str | None = None  # e.g. AIA/USDT
+    perp: PerpSymbol | None = None  # ccxt unified symbol, e.g. AIA/USDT:USDT
+    spot: SpotSymbol | None = None  # e.g. AIA/USDT
 
 
 class ChainWatch(Strict):
@@ -39,7 +40,7 @@ class Migration(Strict):
     """A token migration known from announcements; it becomes a `token_migration` event."""
 
     id: str
-    ts: str
+    ts: UtcDate
     chain: str = "ethereum"
     old_address: str | None = None
     new_address: str | None = None

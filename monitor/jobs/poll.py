@@ -27,6 +27,7 @@ class PollOutcome:
     rows: int = 0
     events: int = 0
     message: str = ""
+    requests: int = 0  # requests made; 0 with status ok means nothing was configured to ask for
 
 
 def poll(
@@ -54,6 +55,7 @@ def poll(
 
     if not chosen or not token_cfgs:
         return []
+    app.store  # noqa: B018 - opened (and migrated) here, once, before any worker thread needs it
     with ThreadPoolExecutor(len(chosen), thread_name_prefix="poll") as pool:
         outcomes = [o for outs in pool.map(run_source, chosen.items()) for o in outs]
     app.store.prune_poll_runs(app.now() - parse_duration(app.config.storage.health_retention))
@@ -80,7 +82,7 @@ def _poll_one(app, name, source, token_cfg, since, until, progress) -> PollOutco
         for chain in sorted({c for c, _ in result.removed_tx}):
             app.store.delete_events(chain, [tx for c, tx in result.removed_tx if c == chain])
         rows = app.store.write_batch(result.observations, result.events, [*runs, summary])
-        outcome = PollOutcome(name, symbol, status, rows, len(result.events), "; ".join(result.notes))
+        outcome = PollOutcome(name, symbol, status, rows, len(result.events), "; ".join(result.notes), len(runs))
     except SourceError as exc:
         outcome = _failed(app, name, symbol, started, exc.kind, type(exc).__name__, app.redactor(exc))
     except StoreError:
