@@ -66,8 +66,9 @@ class Adoption:
 
     @property
     def judged(self) -> bool:
-        """Some fresh on-chain series could be read over the window (growing, flat or discounted)."""
-        return any(r.status not in (IGNORED, SHORT) for r in self.reads)
+        """Some fresh on-chain series covers the window (growing, flat, discounted or USD TVL, which is no
+        evidence of adoption): only then can a surge be called unsupported."""
+        return any(r.status != SHORT for r in self.reads)
 
     def growths(self) -> dict[str, float]:
         return {r.name: r.growth_pct for r in self.reads if math.isfinite(r.growth_pct)}
@@ -130,6 +131,8 @@ def _assess(ctx: Context, window: timedelta, min_growth_pct: float) -> Adoption:
     elif carriers:
         why = (f"only {families[0]} grows beyond its noise ({', '.join(r.name for r in carriers)}), "
                f"short of {cfg.adoption_strong_z:g}x for one family alone")
+    elif any(r.status == SMALL for r in reads):
+        why = f"growth beyond noise stays below {min_growth_pct:g}% ({', '.join(r.name for r in reads if r.status == SMALL)})"
     else:
         why = "no on-chain series grows beyond its own noise"
     return Adoption(False, why, tuple(reads))
