@@ -24,6 +24,7 @@ from typing import Any
 
 from monitor.errors import ConfigError, ParseError, PermanentSourceError, SourceError, TransientSourceError
 from monitor.model import ACTIVE_ADDRESSES, DEX_VOLUME_USD, HOLDERS, TRANSFER_COUNT, Event
+from monitor.sources import transport
 from monitor.sources.base import FetchResult, make_frame, to_float
 from monitor.sources.dune_queries import query_ids
 from monitor.sources.evm import hex_int, tx_hash
@@ -136,17 +137,13 @@ def rows_to_events(rows: list[dict[str, Any]], token: str, chain: str) -> list[E
     return out
 
 
-def harden(client: Any, session: Any) -> Any:
-    """Give a DuneClient our session with retries on GET only (never on the billed POST)."""
-    from requests.adapters import HTTPAdapter
+def harden(client: Any, session: Any, **limits: Any) -> Any:
+    """Give a DuneClient our guarded session with retries on GET only (never on the billed POST)."""
     from urllib3.util.retry import Retry
 
     retry = Retry(total=2, connect=2, read=2, backoff_factor=0.2, status_forcelist={502, 503, 504},
-                  allowed_methods=frozenset({"GET"}), raise_on_status=False)
-    adapter = HTTPAdapter(max_retries=retry)
-    session.mount("https://", adapter)
-    session.mount("http://", adapter)
-    client.http = session
+                  allowed_methods=frozenset({"GET"}), raise_on_status=False, redirect=0)
+    client.http = transport.harden(session, max_retries=retry, **limits)
     return client
 
 
@@ -162,7 +159,7 @@ def make_client(cfg: Any, ctx: Any) -> Any:
 
     client = DuneClient(api_key=key, base_url=cfg.base_url.rstrip("/"), request_timeout=cfg.read_timeout_s,
                         performance=cfg.performance)
-    return harden(client, ctx.session_factory())
+    return harden(client, ctx.session_factory(), deadline_s=cfg.deadline_s, max_body_bytes=cfg.max_body_bytes)
 
 
 class DuneSource:
@@ -197,6 +194,8 @@ class DuneSource:
             if method == "PATCH":
                 return self.client._patch(route=route, params=body)
             return self.client._post(route=route, params=body)
+        except transport.GuardError as exc:
+            raise transport.translate(exc, self.name, redact=self.ctx.redactor) from None
         except requests.HTTPError as exc:
             raise self._http_error(exc) from None
         except requests.Timeout:

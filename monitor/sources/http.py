@@ -19,7 +19,6 @@ from urllib.parse import urljoin, urlsplit
 
 import requests
 import urllib3
-from requests.adapters import HTTPAdapter
 
 from monitor import netpolicy
 from monitor.errors import ParseError, PermanentSourceError, SourceError, TransientSourceError
@@ -27,7 +26,7 @@ from monitor.model import PollRun
 from monitor.sources.health import HealthLog
 from monitor.sources.ratelimit import RateLimiter
 from monitor.sources.redact import Redactor, install_library_log_filter
-from monitor.sources.transport import DeadlineAdapter, Watchdog
+from monitor.sources import transport
 from monitor.timeutil import parse_retry_after
 
 log = logging.getLogger(__name__)
@@ -119,8 +118,8 @@ class HttpClient:
         self.name = name
         self.base_url = base_url.rstrip("/") + "/"
         self._host = urlsplit(self.base_url).netloc
-        self.session = session or requests.Session()
-        self._mount_deadline_adapter()
+        self.session = transport.harden(session or requests.Session(), deadline_s=deadline_s,
+                                        max_body_bytes=max_body_bytes)
         self.limiter = limiter or RateLimiter(1000.0)
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
@@ -202,15 +201,6 @@ class HttpClient:
 
     # ------------------------------------------------------------ internals
 
-    def _mount_deadline_adapter(self) -> None:
-        """Give a plain requests session the adapter the deadline watchdog needs (custom ones are kept)."""
-        if not isinstance(self.session, requests.Session):
-            return
-        prefix = "{0.scheme}://{0.netloc}/".format(urlsplit(self.base_url))
-        current = self.session.get_adapter(self.base_url)
-        if type(current) is HTTPAdapter:
-            self.session.mount(prefix, DeadlineAdapter(max_retries=current.max_retries))
-
     def _url(self, path: str) -> str:
         url = urljoin(self.base_url, path.lstrip("/")) if not path.startswith("http") else path
         if urlsplit(url).netloc != self._host:
@@ -236,58 +226,51 @@ class HttpClient:
         safe_url = self.redact(url)
         if remaining <= 0:
             raise TransientSourceError("whole-request deadline passed", source=self.name, kind="timeout")
-        watchdog = Watchdog(remaining)
         failure: SourceError | None = None
         raw = None
         chunks: list[bytes] = []
         try:
-            raw = self.session.request(
-                method,
-                url,
-                params=params,
-                json=json_body,
-                headers={**self.headers, **(headers or {})},
-                timeout=(self.connect_timeout, max(0.1, min(self.read_timeout, remaining))),
-                stream=True,
-                allow_redirects=False,
-            )
-            self._read_body(raw, chunks, deadline, watchdog)
-        except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
+            with transport.within(time.monotonic() + remaining):  # the guarded adapter cuts the socket then
+                raw = self.session.request(
+                    method,
+                    url,
+                    params=params,
+                    json=json_body,
+                    headers={**self.headers, **(headers or {})},
+                    timeout=(self.connect_timeout, max(0.1, min(self.read_timeout, remaining))),
+                    stream=True,
+                    allow_redirects=False,
+                )
+                self._read_body(raw, chunks, deadline)
+        except (transport.GuardError, requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
             # built here, raised below: the foreign exception (its text holds the full URL) is not chained
             failure = self._transport_error(exc, raw)
         finally:
-            watchdog.cancel()
             if raw is not None:
                 raw.close()
-        if watchdog.fired:
-            raise TransientSourceError("whole-request deadline passed", source=self.name, kind="timeout",
-                                       status=raw.status_code if raw is not None else None)
         if failure is not None:
             raise failure
         assert raw is not None
         return Response(raw.status_code, dict(raw.headers), b"".join(chunks), safe_url, self.redact)
 
-    def _read_body(self, raw: requests.Response, chunks: list[bytes], deadline: float, watchdog: Watchdog) -> None:
+    def _read_body(self, raw: requests.Response, chunks: list[bytes], deadline: float) -> None:
         declared = int(raw.headers.get("Content-Length") or 0)
         if declared > self.max_body_bytes:
-            raise PermanentSourceError(
-                f"body of {declared} bytes exceeds the cap of {self.max_body_bytes}", source=self.name,
-                status=raw.status_code, kind="parse",
-            )
+            raise transport.BodyTooLarge(f"body of {declared} bytes exceeds the cap of {self.max_body_bytes}")
         size = 0
         for chunk in raw.iter_content(chunk_size=65536):
             size += len(chunk)
             if size > self.max_body_bytes:
-                raise PermanentSourceError(
-                    f"body exceeds the cap of {self.max_body_bytes} bytes", source=self.name,
-                    status=raw.status_code, kind="parse",
-                )
-            if watchdog.fired or self._clock() > deadline:
-                raise TransientSourceError("whole-request deadline passed while reading", source=self.name,
-                                           kind="timeout")
+                raise transport.BodyTooLarge(f"body exceeds the cap of {self.max_body_bytes} bytes")
+            if self._clock() > deadline:
+                raise transport.DeadlinePassed("whole-request deadline passed while reading")
             chunks.append(chunk)
 
     def _transport_error(self, exc: BaseException, raw: requests.Response | None) -> SourceError:
+        status = raw.status_code if raw is not None else None
+        guarded = transport.guard_error(exc)
+        if guarded is not None:
+            return transport.translate(guarded, self.name, status, self.redact)
         if isinstance(exc, requests.Timeout):
             return TransientSourceError(f"timed out ({type(exc).__name__})", source=self.name, kind="timeout")
         if raw is not None:

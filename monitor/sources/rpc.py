@@ -16,6 +16,7 @@ from typing import Any
 
 from monitor.errors import ParseError, PermanentSourceError, TransientSourceError
 from monitor.model import PollRun
+from monitor.sources import transport
 
 log = logging.getLogger(__name__)
 
@@ -54,14 +55,17 @@ def classify_rpc_error(error: Any, source: str) -> TransientSourceError | Perman
     return PermanentSourceError(f"JSON-RPC error ({code}): {message}", source=source)
 
 
-def build_provider(url: str, session: Any, connect_timeout: float, read_timeout: float) -> Any:
-    """A web3 HTTPProvider on our session, without web3's own retries (we retry with a deadline)."""
+def build_provider(url: str, session: Any, connect_timeout: float, read_timeout: float, **limits: Any) -> Any:
+    """A web3 HTTPProvider on our guarded session, without web3's own retries (we retry with a deadline).
+
+    ``limits`` are transport Policy fields (max_body_bytes, deadline_s); Rpc.call bounds each call too.
+    """
     from web3 import HTTPProvider
 
     return HTTPProvider(
         url,
         request_kwargs={"timeout": (connect_timeout, read_timeout)},
-        session=session,
+        session=transport.harden(session, **limits),
         exception_retry_configuration=None,
     )
 
@@ -115,7 +119,10 @@ class Rpc:
             self.calls += 1
             try:
                 try:
-                    response = self.provider.make_request(method, params)
+                    with transport.within(time.monotonic() + self.deadline - self._clock()):
+                        response = self.provider.make_request(method, params)
+                except transport.GuardError as exc:
+                    raise transport.translate(exc, self.source, redact=self.redact) from None
                 except requests.Timeout:
                     raise TransientSourceError(f"{method} timed out", source=self.source, kind="timeout") from None
                 except requests.HTTPError as exc:

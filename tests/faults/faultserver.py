@@ -11,7 +11,8 @@ import struct
 import threading
 import time
 
-MODES = ("silent", "trickle", "trickle_head", "short_length", "cut_chunked", "reset", "oversized", "ok")
+MODES = ("silent", "trickle", "trickle_close", "trickle_head", "short_length", "cut_chunked", "reset", "oversized",
+         "ok", "redirect")
 
 
 def closed_port() -> int:
@@ -24,11 +25,12 @@ def closed_port() -> int:
 
 
 class FaultServer:
-    def __init__(self, mode: str, *, lifetime_s: float = 20.0, body_size: int = 0):
+    def __init__(self, mode: str, *, lifetime_s: float = 20.0, body_size: int = 0, location: str = ""):
         if mode not in MODES:
             raise ValueError(f"unknown mode {mode!r}")
         self.mode = mode
         self.body_size = body_size
+        self.location = location  # where "redirect" sends the client
         self.lifetime_s = lifetime_s
         self.connections = 0
         self.requests: list[tuple[float, bytes]] = []  # (monotonic time, request head)
@@ -124,6 +126,15 @@ class FaultServer:
         self._send(conn, b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
                          b"Content-Length: %d\r\n\r\n" % len(body))
         self._trickle(conn, body)
+
+    def _mode_trickle_close(self, conn: socket.socket) -> None:
+        """A trickle with no length and Connection: close: http.client hands the socket to the response."""
+        self._send(conn, b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n")
+        self._trickle(conn, b'{"data": [' + b"1, " * 200 + b"1]}")
+
+    def _mode_redirect(self, conn: socket.socket) -> None:
+        self._send(conn, b"HTTP/1.1 302 Found\r\nLocation: %s\r\nContent-Length: 0\r\n\r\n" % self.location.encode())
+        self._hold(conn)
 
     def _mode_trickle_head(self, conn: socket.socket) -> None:
         self._trickle(conn, b"HTTP/1.1 200 OK\r\nX-Padding: " + b"a" * 200 + b"\r\n\r\n{}")
