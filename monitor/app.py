@@ -107,7 +107,10 @@ class App:
         session = requests.Session()
         session.headers["User-Agent"] = "divergence-monitor/0.1"
         session.trust_env = False  # proxies only through explicit base URLs
-        return session
+        from monitor.sources.transport import harden
+
+        # every client (ours, ccxt, web3, dune-client, webhooks) gets the guarded transport
+        return harden(session, network=self.config.network)
 
     def context(self):  # noqa: ANN201
         from monitor.sources.base import SourceContext

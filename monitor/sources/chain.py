@@ -71,7 +71,7 @@ class ChainSource:
                 provider = factory(url)
             else:
                 provider = build_provider(url, self.ctx.session_factory(), self.cfg.connect_timeout_s,
-                                          self.cfg.read_timeout_s)
+                                          self.cfg.read_timeout_s, max_body_bytes=self.cfg.max_body_bytes)
             self.ctx.redactor.add([url])  # RPC URLs often embed a key in the path
             kwargs = {"sleep": self._sleep} if self._sleep else {}
             self._rpcs[chain] = Rpc(
