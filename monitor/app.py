@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import threading
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -82,6 +83,8 @@ class App:
         self._session_factory = session_factory
         self._store = store
         self._sources: dict[str, Any] | None = None
+        # poll threads ask for the store and the sources at once: each is built exactly once, under this lock
+        self._build_lock = threading.RLock()
         self.disabled = disabled_sources(config, self.secrets)
         for name, why in self.disabled.items():
             if "environment variable" in why:
@@ -94,9 +97,11 @@ class App:
     @property
     def store(self):  # noqa: ANN201 - Store imported lazily (pandas, SQLAlchemy)
         if self._store is None:
-            from monitor.store import Store
+            with self._build_lock:
+                if self._store is None:
+                    from monitor.store import Store
 
-            self._store = Store(self.config.storage.url, busy_timeout_s=self.config.storage.busy_timeout_s)
+                    self._store = Store(self.config.storage.url, busy_timeout_s=self.config.storage.busy_timeout_s)
         return self._store
 
     def session(self):  # noqa: ANN201
@@ -128,16 +133,22 @@ class App:
             if unknown:
                 raise ConfigError(f"unknown source(s) {unknown}; known: {sorted(SOURCE_MODULES)}")
         if self._sources is None:
-            self._sources = {}
-            ctx = self.context()
-            for name, cfg in self.config.sources.items():
-                if name in self.disabled:
-                    continue
-                module = importlib.import_module(SOURCE_MODULES[name])
-                self._sources[name] = module.build(name, cfg, ctx)
+            with self._build_lock:
+                if self._sources is None:
+                    self._sources = self._build_sources()
         if names:
             return {n: s for n, s in self._sources.items() if n in names}
         return dict(self._sources)
+
+    def _build_sources(self) -> dict[str, Any]:
+        built = {}  # published whole: another thread never sees a half-built set
+        ctx = self.context()
+        for name, cfg in self.config.sources.items():
+            if name in self.disabled:
+                continue
+            module = importlib.import_module(SOURCE_MODULES[name])
+            built[name] = module.build(name, cfg, ctx)
+        return built
 
     def close(self) -> None:
         if self._store is not None:

@@ -19,6 +19,7 @@ from monitor.store import schema as s
 from monitor.timeutil import epoch_s, from_epoch, utcnow
 
 T = TypeVar("T")
+FLAG_LOCK = 0x666C6167  # pg_advisory_xact_lock class ("flag") serializing one token's flag sync
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,13 @@ class FlagTransitions:
 class Bookkeeping:
     read: Callable[..., Any]
     write: Callable[..., Any]
+    dialect: str
+
+    def _insert(self, table: Any) -> Any:
+        """INSERT with this dialect's ON CONFLICT clause available."""
+        from sqlalchemy.dialects import postgresql, sqlite
+
+        return (postgresql if self.dialect == "postgresql" else sqlite).insert(table)
 
     # ------------------------------------------------------------ flags
 
@@ -40,6 +48,8 @@ class Bookkeeping:
         f = s.flags.c
 
         def run(conn: Connection) -> FlagTransitions:
+            if self.dialect == "postgresql":  # SQLite's BEGIN IMMEDIATE already serializes this read-then-write
+                conn.exec_driver_sql("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (FLAG_LOCK, token))
             open_rows = {
                 r["rule"]: dict(r)
                 for r in conn.execute(select(s.flags).where(f.token == token, f.resolved_at.is_(None))).mappings()
@@ -55,7 +65,9 @@ class Bookkeeping:
                     ongoing.append({**row, **values})
                 else:
                     row = {"token": token, "rule": flag.rule, "first_seen": ts, "resolved_at": None, **values}
-                    conn.execute(s.flags.insert().values(**row))
+                    # an episode resolved within this same second fires again: it is reopened, not duplicated
+                    conn.execute(self._insert(s.flags).values(**row).on_conflict_do_update(
+                        index_elements=["token", "rule", "first_seen"], set_={**values, "resolved_at": None}))
                     new.append(row)
             for rule, row in open_rows.items():
                 conn.execute(update(s.flags).where(f.token == token, f.rule == rule,

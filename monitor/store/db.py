@@ -29,14 +29,7 @@ def redact_url(url: str) -> str:
         return "(unparseable storage URL)"
 
 
-def check_sqlite_file(path: Path) -> None:
-    """Refuse a file that exists but is not a SQLite database; never overwrite it."""
-    if not path.exists() or path.stat().st_size == 0:
-        return
-    with path.open("rb") as fh:
-        header = fh.read(16)
-    if header != b"SQLite format 3\x00":
-        raise StoreError(f"{path} exists but is not a SQLite database; refusing to use or overwrite it")
+NOT_A_DATABASE = "exists but is not a SQLite database; refusing to use or overwrite it"
 
 
 def make_engine(url: str, *, busy_timeout_s: float = 30.0) -> Engine:
@@ -50,7 +43,8 @@ def make_engine(url: str, *, busy_timeout_s: float = 30.0) -> Engine:
             path = Path(db)
             if not path.parent.exists():
                 raise StoreError(f"storage.url: directory {path.parent} does not exist")
-            check_sqlite_file(path)
+            # the file itself is checked through SQLite (Store.check_file): closing a second descriptor on
+            # it would drop every POSIX lock SQLite holds on it in this process
         engine = create_engine(
             parsed,
             connect_args={"timeout": busy_timeout_s, "isolation_level": None, "check_same_thread": False},
