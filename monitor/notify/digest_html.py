@@ -27,7 +27,7 @@ def _badge(severity: str) -> str:
 
 
 def _flag(v: FlagView) -> str:
-    facts = "".join(f'<tr><td style="padding:1px 8px 1px 0;color:#5f6b7a;font-size:13px;vertical-align:top;'
+    facts = "".join(f'<tr><td style="width:40%;padding:1px 8px 1px 0;color:#5f6b7a;font-size:13px;vertical-align:top;'
                     f'{WRAP}">{escape(label)}</td><td style="padding:1px 0;font-size:13px;{WRAP}">{escape(value)}'
                     "</td></tr>" for label, value in v.facts)
     table = (f'<table role="presentation" width="100%" cellpadding="0" cellspacing="0" '
