@@ -90,7 +90,8 @@ def gather_inputs(app: Any, symbol: str, now: datetime):  # noqa: ANN201 - Token
     q_cat = f"SELECT metric, source, first_ts, last_ts FROM series WHERE token = {ph}"
     q_obs = (f"SELECT ts, value FROM observations WHERE token = {ph} AND metric = {ph} AND source = {ph} "
              f"AND ts >= {ph} AND ts <= {ph} ORDER BY ts")
-    q_runs = (f"SELECT source, status, http_status, started_at FROM poll_runs WHERE token IN ({ph}, '*') "
+    q_runs = (f"SELECT source, status, http_status, started_at, rows, endpoint FROM poll_runs "
+              f"WHERE token IN ({ph}, '*') "
               f"AND started_at >= {ph} AND started_at <= {ph}")
     q_any_event = f"SELECT 1 FROM events WHERE token = {ph} AND ts >= {ph} AND ts <= {ph} LIMIT 1"
     spans = {"dev": epoch_s(now - dev), "main": epoch_s(now - main)}
@@ -142,7 +143,8 @@ def _runs_frame(rows: list):  # noqa: ANN202 - DataFrame
 
     if not rows:
         return None
-    frame = pd.DataFrame([tuple(r) for r in rows], columns=["source", "status", "http_status", "started_at"])
+    frame = pd.DataFrame([tuple(r) for r in rows],
+                         columns=["source", "status", "http_status", "started_at", "rows", "endpoint"])
     frame["started_at"] = pd.to_datetime(frame["started_at"].astype("int64"), unit="s", utc=True)
     frame["http_status"] = pd.to_numeric(frame["http_status"], errors="coerce")
     return frame
