@@ -2,6 +2,11 @@
 
 Units: OI and liquidations in USD; funding in PERCENT per interval (0.01 = 0.01 %), stored as a
 fraction like every other source. Timestamps are ms (one doc page says seconds; both are accepted).
+
+Time: a row's ``time`` is its bar's OPEN. A level (OI, OI-weighted funding) bar's close is the value at
+the bar's end, so it is stored there (the bar still open: at the poll time), like the venues' OI
+snapshots stamped at the instant measured. A flow bar (liquidations summed over it) keeps its start, like
+the venues' hourly liquidation buckets. The ratio rows are point values at ``time``.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from monitor.errors import ParseError, PermanentSourceError
 from monitor.sources.base import FetchResult, make_frame, require, to_float
 from monitor.sources.http import HttpClient
 from monitor.sources.venue_parsers import Record, ts_ms
-from monitor.timeutil import epoch_ms
+from monitor.timeutil import epoch_ms, parse_duration
 
 PAGE = 1000
 MAX_PAGES = 20
@@ -48,10 +53,12 @@ def unwrap(payload: Any, source: str, key_env: str | None) -> list[Any]:
     return data
 
 
-def ohlc_records(rows: list[Any], source: str, token: str, metric: str, scale: float = 1.0,
-                 allow_negative: bool = False) -> list[Record]:
-    """OHLC rows ``{time, open, high, low, close}`` (strings) -> the close at ``time``."""
-    return [(ts_ms(require(r, "time", source=source, where="ohlc row"), "time", source), source, token, metric,
+def ohlc_records(rows: list[Any], source: str, token: str, metric: str, *, bar_ms: int, now_ms: int,
+                 scale: float = 1.0, allow_negative: bool = False) -> list[Record]:
+    """OHLC rows ``{time (bar open), open, high, low, close}`` (strings) -> the close at the bar's end,
+    or at ``now_ms`` while the bar is still open."""
+    return [(min(ts_ms(require(r, "time", source=source, where="ohlc row"), "time", source) + bar_ms, now_ms),
+             source, token, metric,
              to_float(require(r, "close", source=source, where="ohlc row"), "close", source=source,
                       allow_negative=allow_negative) * scale)
             for r in rows]
@@ -85,12 +92,14 @@ class CoinGlassSource:
     def fetch(self, token: Any, since: datetime, until: datetime) -> FetchResult:
         coin = token.coinglass_symbol or token.symbol
         start, end = epoch_ms(since), epoch_ms(until)
+        bar = {"bar_ms": int(parse_duration(self.cfg.interval).total_seconds() * 1000), "now_ms": end}
         series: list[tuple[str, dict[str, Any], Callable[[list[Any]], list[Record]]]] = [
             ("/api/futures/open-interest/aggregated-history", {"symbol": coin, "unit": "usd"},
-             lambda rows: ohlc_records(rows, self.name, token.symbol, m.OI_USD)),
+             lambda rows: ohlc_records(rows, self.name, token.symbol, m.OI_USD, **bar)),
             # percent -> fraction
             ("/api/futures/funding-rate/oi-weight-history", {"symbol": coin},
-             lambda rows: ohlc_records(rows, self.name, token.symbol, m.FUNDING_RATE, 0.01, allow_negative=True)),
+             lambda rows: ohlc_records(rows, self.name, token.symbol, m.FUNDING_RATE, scale=0.01,
+                                       allow_negative=True, **bar)),
             ("/api/futures/liquidation/aggregated-history",
              {"symbol": coin, "exchange_list": ",".join(self.cfg.exchanges)},
              lambda rows: liquidation_records(rows, self.name, token.symbol)),
@@ -114,7 +123,8 @@ class CoinGlassSource:
             rows = unwrap(self.client.get_json(path, query, token=symbol), self.name, self.cfg.api_key_env)
             records = parse(rows)
             out += records
-            newest = max((r[0] for r in records), default=None)
+            # page by the bars' open time (a level's record sits at the bar's end)
+            newest = max((ts_ms(r["time"], "time", self.name) for r in rows), default=None)
             if len(rows) < PAGE or newest is None or newest <= cursor or newest >= end:
                 break
             cursor = newest + 1

@@ -38,11 +38,23 @@ def test_coinglass_aggregates_with_percent_funding_as_fraction(routes, make_app)
     [outcome] = poll(app, sources=["coinglass"], tokens=["AIA"], since=SINCE)
     assert outcome.status == "ok", outcome.message
     assert set(keys) == {KEY}
-    assert series(app, "AIA", m.OI_USD, "coinglass") == [(NOW_MS - 8 * H, 1_200_000.5), (NOW_MS - 4 * H, 2_400_000.0)]
-    assert series(app, "AIA", m.FUNDING_RATE, "coinglass") == [(NOW_MS - 4 * H, pytest.approx(0.000125))]
+    # a level bar's close is the value at the bar's end (time is its open); the 4h bar opened at NOW-4h closes now
+    assert series(app, "AIA", m.OI_USD, "coinglass") == [(NOW_MS - 4 * H, 1_200_000.5), (NOW_MS, 2_400_000.0)]
+    assert series(app, "AIA", m.FUNDING_RATE, "coinglass") == [(NOW_MS, pytest.approx(0.000125))]
+    # a flow bar (liquidations summed over the bar) keeps its start, like the venues' hourly buckets
     assert series(app, "AIA", m.LIQ_LONG_USD, "coinglass") == [(NOW_MS - 4 * H, 15000.5)]
     assert series(app, "AIA", m.LONG_SHORT_ACCOUNT_RATIO, "coinglass") == [(NOW_MS - 4 * H, 2.39)]
     assert [a.get("symbol") for _, p, a in routes.hits if "long-short" in p] == ["AIAUSDT"]
+
+
+def test_coinglass_open_bar_close_is_stamped_now_not_in_the_future(routes, make_app):  # noqa: ANN001
+    serve_coinglass(routes, [])
+    routes.add("/api/futures/open-interest/aggregated-history", {"code": "0", "msg": "success", "data": [
+        {"time": NOW_MS - 5 * H, "open": "1", "high": "1", "low": "1", "close": "1000"},
+        {"time": NOW_MS - H, "open": "1", "high": "1", "low": "1", "close": "2000"}]})  # open until NOW+3h
+    app = make_app([{"symbol": "AIA"}], {"coinglass": {"interval": "4h"}}, secrets={"COINGLASS_API_KEY": KEY})
+    poll(app, sources=["coinglass"], tokens=["AIA"], since=SINCE)
+    assert series(app, "AIA", m.OI_USD, "coinglass") == [(NOW_MS - H, 1000.0), (NOW_MS, 2000.0)]
 
 
 def test_coinglass_without_key_is_disabled_naming_the_env_var(routes, make_app):  # noqa: ANN001

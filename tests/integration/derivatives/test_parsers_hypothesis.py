@@ -66,10 +66,19 @@ def test_gate_and_okx_raw_parsers_raise_only_parse_error(payload):  # noqa: ANN0
 
 @SETTINGS
 @given(json_values)
+def test_published_funding_terms_parsers_raise_only_parse_error(payload):  # noqa: ANN001
+    only_parse_error(lambda p: vp.binance_funding_terms(p, "AIAUSDT", "x"), payload)
+    only_parse_error(lambda p: vp.bybit_funding_terms(p, "AIAUSDT", "x"), payload)
+    only_parse_error(lambda p: vp.okx_funding_terms(p, "x"), payload)
+    only_parse_error(lambda p: vp.gate_funding_terms(p, "x"), payload)
+
+
+@SETTINGS
+@given(json_values)
 def test_coinglass_and_coingecko_parsers_raise_only_parse_error(payload):  # noqa: ANN001
     def glass(p):  # noqa: ANN001, ANN202
         rows = coinglass.unwrap(p, "coinglass", "COINGLASS_API_KEY")
-        coinglass.ohlc_records(rows, "coinglass", "T", "oi_usd")
+        coinglass.ohlc_records(rows, "coinglass", "T", "oi_usd", bar_ms=3_600_000, now_ms=4_102_444_800_000)
         coinglass.liquidation_records(rows, "coinglass", "T")
         coinglass.ratio_records(rows, "coinglass", "T")
 
