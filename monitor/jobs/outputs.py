@@ -117,13 +117,16 @@ def make_report(app: Any, *, tokens: list[str] | None = None, at: datetime | Non
         wanted = {t.upper() for t in tokens}
         verdicts = [v for v in verdicts if v.token.upper() in wanted]
     start = end - timedelta(days=app.config.report.chart_days)
-    series, stated = {}, []
+    series, stated, events = {}, [], {}
     for v in verdicts:
         if charts:
             series[v.token], as_of = token_series(app, v.token, start, end)
             v = replace(v, data_as_of={**as_of, **(v.data_as_of or {})})  # the verdict's own word wins
+            events[v.token] = series[v.token].events
+        else:  # every format lists the token's contract and market events
+            events[v.token] = tuple(app.store.read_events(v.token, start, end))
         stated.append(v)
-    return build_report(stated, series, health_rows(app, end), generated_at=now, at=at)
+    return build_report(stated, series, health_rows(app, end), generated_at=now, at=at, events=events)
 
 
 def render_report(data: ReportData, fmt: str) -> str:

@@ -15,10 +15,12 @@ from typing import Any
 
 import pandas as pd
 
+from monitor.evidence import verdict_explanation
 from monitor.model import SEVERITY_ORDER, Event, Verdict
 from monitor.timeutil import from_epoch
 
 SCHEMA_VERSION = 1
+BLOCKED = ("banned", "throttled")  # the venue refuses us: no data until it lets us back
 NAME_LIMIT = 64
 TEXT_LIMIT = 500
 
@@ -126,6 +128,7 @@ class HealthRow:
     stale: bool
     dark: bool = False
     last_error: str = ""
+    status: str = ""  # ok | stale | failing | banned | throttled: what a reader sees first
 
 
 @dataclass(frozen=True)
@@ -143,6 +146,7 @@ class TokenReport:
     health: tuple[HealthRow, ...]
     events: tuple[EventView, ...]
     series: TokenSeries | None = None
+    explanation: tuple[str, ...] = ()  # why this label and what lowered the confidence
 
 
 @dataclass(frozen=True)
@@ -165,19 +169,40 @@ def _health_from_verdict(h: Any) -> HealthRow:
                      int(h.throttled), bool(h.stale), bool(h.dark), clean(h.detail, 200))
 
 
-def token_report(verdict: Verdict, rank: int, series: TokenSeries | None = None) -> TokenReport:
+def series_key(key: str) -> str:
+    """One notation for a series: ``source:metric`` (the verdict states ``metric@source``)."""
+    if "@" in key:
+        metric, _, source = key.partition("@")
+        return f"{source}:{metric}"
+    return key
+
+
+def _data_as_of(stated: dict[str, Any]) -> dict[str, str]:
+    """Each series once, ISO-8601 UTC; a later entry for the same series wins."""
+    out: dict[str, str] = {}
+    for key, ts in stated.items():
+        out[clean(series_key(str(key)), 120)] = iso(ts) or clean(ts, 40)
+    return dict(sorted(out.items()))
+
+
+def token_report(verdict: Verdict, rank: int, series: TokenSeries | None = None,
+                 events: tuple[Event, ...] | None = None) -> TokenReport:
+    """``events`` default to the chart series' own; every format lists them, charts or not."""
     flags = sorted(verdict.flags, key=lambda f: (-SEVERITY_ORDER.get(f.severity, 0), f.rule))
-    events = tuple(
+    if events is None:
+        events = series.events if series else ()
+    views = tuple(
         EventView(iso(e.ts), clean(e.kind, 40), clean(e.chain, 32), clean(e.address, 80), clean(e.tx_hash, 80))
-        for e in (series.events if series else ())
+        for e in sorted(events, key=lambda e: e.ts)
     )
     return TokenReport(
         token=clean(verdict.token, NAME_LIMIT), rank=rank, label=clean(verdict.label, 32),
         score=round(float(verdict.score), 1), confidence=round(float(verdict.confidence), 2),
         max_severity=verdict.max_severity, flags=tuple(_flag_view(f) for f in flags),
         reasons=tuple(clean(r) for r in verdict.reasons), as_of=iso(verdict.as_of),
-        data_as_of={clean(k, 120): clean(v, 40) for k, v in sorted((verdict.data_as_of or {}).items())},
-        health=tuple(_health_from_verdict(h) for h in verdict.health), events=events, series=series,
+        data_as_of=_data_as_of(verdict.data_as_of or {}),
+        health=tuple(_health_from_verdict(h) for h in verdict.health), events=views, series=series,
+        explanation=tuple(clean(line) for line in verdict_explanation(verdict)),
     )
 
 
@@ -188,12 +213,14 @@ def build_report(
     *,
     generated_at: datetime | None = None,
     at: datetime | None = None,
+    events: dict[str, tuple[Event, ...]] | None = None,
 ) -> ReportData:
     """Rank by speculation score (then severity, then name; "insufficient data" last) and assemble."""
     series = series or {}
+    events = events or {}
     ranked = sorted(verdicts, key=lambda v: (v.label == "insufficient data", -float(v.score),
                                              -SEVERITY_ORDER.get(v.max_severity or "", -1), v.token))
-    tokens = tuple(token_report(v, i + 1, series.get(v.token)) for i, v in enumerate(ranked))
+    tokens = tuple(token_report(v, i + 1, series.get(v.token), events.get(v.token)) for i, v in enumerate(ranked))
     stamps = [ts for t in tokens for ts in t.data_as_of.values() if ts]
     stamps += [h.last_ts for h in health if h.last_ts]
     return ReportData(generated_at=iso(generated_at), at=iso(at), tokens=tokens, health=tuple(health),
@@ -227,9 +254,13 @@ def summarize_health(
         last_error = ""
         if not bad.empty:
             last_error = clean(bad.iloc[-1]["message"] or bad.iloc[-1]["status"], 200)
+        # a venue that banned or throttled us on its latest fetch is dark now, whatever it said before
+        last = fetches.sort_values("finished_at").iloc[-1]["status"] if not fetches.empty else None
+        blocked = last in BLOCKED
+        dark = blocked or (last_ok is None and len(bad) > 0)
+        status = str(last) if blocked else "failing" if dark else "stale" if stale else "ok"
         rows.append(HealthRow(clean(source, NAME_LIMIT), iso(last_ok), iso(latest.get(source)), len(fetches),
-                              len(bad), throttled, bool(stale), bool(last_ok is None and len(bad) > 0),
-                              last_error))
+                              len(bad), throttled, bool(stale), bool(dark), last_error, status))
     return rows
 
 

@@ -18,12 +18,14 @@ JSON report schema (``schema_version`` 1; fields may be added, never removed or 
           "reasons": [str],
           "data_as_of": {"<source>:<metric>": ISO-8601},  # latest ts of each series used
           "health": [<health row>],                       # per source, as judged for this token
-          "events": [{"ts": ISO-8601, "kind": str, "chain": str, "address": str, "tx_hash": str}]
+          "events": [{"ts": ISO-8601, "kind": str, "chain": str, "address": str, "tx_hash": str}],
+          "explanation": [str]                            # why this label; what lowered the confidence
         }
       ],
       "health": [                                      # data health per source
         {"source": str, "last_ok": ISO-8601|null, "last_ts": ISO-8601|null, "polls": int,
-         "failures": int, "throttled": int, "stale": bool, "dark": bool, "last_error": str}
+         "failures": int, "throttled": int, "stale": bool, "dark": bool, "last_error": str,
+         "status": "ok" | "stale" | "failing" | "banned" | "throttled"}  # banned/throttled/failing are dark
       ]
     }
 
@@ -39,7 +41,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from monitor.report.build import DigestData, ReportData
+from monitor.evidence import EVENT_LABELS, RULE_TITLES, FlagText, flag_text, fmt_ts
+from monitor.model import Flag
+from monitor.report.build import BLOCKED, DigestData, FlagView, HealthRow, ReportData
 
 TEMPLATES = Path(__file__).parent / "templates"
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#!|~>])")
@@ -53,6 +57,11 @@ def _env():  # noqa: ANN202 - jinja2 imported lazily
                       trim_blocks=True, lstrip_blocks=True)
     env.filters["num"] = fmt_number
     env.filters["evidence"] = fmt_evidence
+    env.filters["facts"] = facts_of
+    env.filters["when"] = lambda ts: fmt_ts(ts) if ts else "–"
+    env.filters["event_label"] = event_label
+    env.filters["rule_title"] = rule_title
+    env.filters["health_state"] = health_state
     return env
 
 
@@ -67,8 +76,26 @@ def fmt_number(value: Any) -> str:
 
 
 def fmt_evidence(evidence: dict[str, Any]) -> str:
-    return ", ".join(f"{k}={fmt_number(v) if not isinstance(v, (dict, list)) else json.dumps(v)}"
-                     for k, v in evidence.items())
+    """Evidence as labelled facts with units (monitor.evidence), never raw JSON."""
+    return "; ".join(f"{f.label} {f.value}" for f in flag_text(Flag("", "", "", evidence)).facts)
+
+
+def facts_of(flag: FlagView, verbose: bool = True) -> FlagText:
+    return flag_text(Flag(flag.rule, flag.severity, flag.message, flag.evidence, flag.window), verbose=verbose)
+
+
+def event_label(kind: str) -> str:
+    return EVENT_LABELS.get(kind, kind.replace("_", " "))
+
+
+def rule_title(rule: str) -> str:
+    return RULE_TITLES.get(rule, rule.replace("_", " "))
+
+
+def health_state(h: HealthRow) -> str:
+    """'ok', 'stale', 'dark (banned)', 'dark (failing)': a refused venue never reads as fine."""
+    state = h.status or ("failing" if h.dark else "stale" if h.stale else "ok")
+    return f"dark ({state})" if h.dark or state in BLOCKED else state
 
 
 def md_escape(text: Any) -> str:
@@ -110,22 +137,29 @@ def render_markdown(data: ReportData) -> str:
         out.append(f"| {t.rank} | {e(t.token)} | {e(t.label)} | {t.score:.0f} | {t.confidence:.2f} | {len(t.flags)} |")
     for t in data.tokens:
         out += ["", f"## {t.rank}. {e(t.token)} — {e(t.label)} (score {t.score:.0f}, confidence {t.confidence:.2f})", ""]
+        if t.explanation:
+            out += ["**Why**", ""] + [f"- {e(line.strip())}" for line in t.explanation] + [""]
+        out += ["**Flags**", ""]
         for f in t.flags:
-            out.append(f"- **{e(f.severity)}** {e(f.rule)}: {e(f.message)}"
-                       + (f" ({e(fmt_evidence(f.evidence))})" if f.evidence else ""))
+            text = facts_of(f, verbose=False)
+            out.append(f"- **{e(f.severity)}** {e(rule_title(f.rule))}: {e(text.title)}")
+            if text.facts:
+                out.append("  " + " · ".join(f"{e(x.label)} {e(x.value)}" for x in text.facts))
         if not t.flags:
             out.append("- no flags")
-        for r in t.reasons:
-            out.append(f"- {e(r)}")
-        for ev in t.events:
-            out.append(f"- event {e(ev.ts or '–')}: {e(ev.kind)} on {e(ev.chain)} {e(ev.address)}")
+        if t.events:
+            out += ["", "**Events**", "", "| time | event | chain | address | tx |", "|---|---|---|---|---|"]
+            for ev in t.events:
+                out.append(f"| {e(fmt_ts(ev.ts) if ev.ts else '–')} | {e(event_label(ev.kind))} | {e(ev.chain)} "
+                           f"| {e(ev.address or '–')} | {e(ev.tx_hash)} |")
         if t.data_as_of:
-            out.append("- data as of: " + ", ".join(f"{e(k)} {e(v)}" for k, v in t.data_as_of.items()))
-    out += ["", "## Data health", "", "| source | last ok | latest data | polls | failures | 429/418 | stale |",
-            "|---|---|---|---|---|---|---|"]
+            out += ["", "Data as of: " + ", ".join(f"{e(k)} {e(v)}" for k, v in t.data_as_of.items())]
+    out += ["", "## Data health", "",
+            "| source | state | last ok | latest data | polls | failures | 429/418 | last error |",
+            "|---|---|---|---|---|---|---|---|"]
     for h in data.health:
-        out.append(f"| {e(h.source)} | {e(h.last_ok or '–')} | {e(h.last_ts or '–')} | {h.polls} | {h.failures} "
-                   f"| {h.throttled} | {'yes' if h.stale else 'no'} |")
+        out.append(f"| {e(h.source)} | {e(health_state(h))} | {e(h.last_ok or '–')} | {e(h.last_ts or '–')} "
+                   f"| {h.polls} | {h.failures} | {h.throttled} | {e(h.last_error or '–')} |")
     return "\n".join(out) + "\n"
 
 

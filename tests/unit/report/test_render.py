@@ -20,7 +20,7 @@ T = dt.datetime(2026, 11, 27, 8, tzinfo=dt.UTC)
 HOSTILE = ["<script>alert(1)</script>", '"><img src=x onerror=alert(1)>', "[x](javascript:alert(1))",
            "AB\u202eCD", "NUL\x00X", "Z" * 10_000]
 ALLOWED_TAGS = {"html", "head", "meta", "title", "style", "body", "h1", "h2", "h3", "p", "strong", "table", "tr",
-                "th", "td", "a", "section", "span", "ul", "li", "details", "summary", "img"}
+                "th", "td", "a", "section", "span", "ul", "li", "details", "summary", "img", "div"}
 
 
 def verdict(token: str, score: float, label: str = "speculation", flags=(), **kw) -> Verdict:  # noqa: ANN001, ANN003
@@ -96,7 +96,8 @@ def test_json_report_has_the_documented_stable_schema():
     assert doc["data_until"] == "2026-11-27T07:00:00Z"
     [tok] = doc["tokens"]
     assert set(tok) == {"token", "rank", "label", "score", "confidence", "max_severity", "flags", "reasons", "as_of",
-                        "data_as_of", "health", "events"}
+                        "data_as_of", "health", "events", "explanation"}
+    assert tok["explanation"][0].startswith("speculation: score 88/100")
     assert tok["flags"] == [{"rule": "oi_surge_unsupported", "severity": "high", "message": "OI +400%",
                              "evidence": {"oi_growth_pct": 400.0}, "window": "7d"}]
     assert tok["events"][0] == {"ts": "2026-11-21T00:00:00Z", "kind": "proxy_upgraded", "chain": "ethereum",
@@ -104,7 +105,7 @@ def test_json_report_has_the_documented_stable_schema():
     assert tok["health"][0]["throttled"] == 2
     assert doc["health"][0] == {"source": "binance", "last_ok": "2026-11-27T07:00:00Z",
                                 "last_ts": "2026-11-27T07:00:00Z", "polls": 4, "failures": 1, "throttled": 1,
-                                "stale": False, "dark": False, "last_error": ""}
+                                "stale": False, "dark": False, "last_error": "", "status": ""}
     assert "AIA" in render_text(build_report([v]))
 
 
