@@ -214,7 +214,7 @@ class DuneSource:
                 body = resp.json()
                 text = str(body.get("error", body) if isinstance(body, dict) else body)
             except ValueError:
-                text = resp.text[:200]
+                text = resp.text[:1000]  # redacted below before the cut
         text = self.ctx.redactor(text)[:200]
         if status == 402 or (status in (403, 429) and any(w in text.lower() for w in _BILLING_WORDS)):
             pause = parse_duration(self.cfg.billing_pause)

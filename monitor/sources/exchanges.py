@@ -135,7 +135,7 @@ class VenueSource:
         if looks_like_html(body, ctype):
             st.problem = TransientSourceError(
                 f"upstream unavailable: HTTP {resp.status_code} with an HTML page "
-                f"({self.ctx.redactor(snippet(body, 80))!r})", source=self.name, status=resp.status_code)
+                f"({self.ctx.redactor(snippet(body, 600))[:80]!r})", source=self.name, status=resp.status_code)
         elif resp.status_code in (418, 429) or b'"code":-1003' in body.replace(b" ", b""):
             wait = parse_retry_after(resp.headers.get("Retry-After"))
             text = body[:400].decode("utf-8", "replace")

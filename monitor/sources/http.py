@@ -58,9 +58,8 @@ def parse_json(body: bytes, *, source: str = "", redact: Callable[[str], str] | 
         return json.loads(body, parse_constant=_reject_constant, parse_float=_finite_float, parse_int=_float_sized_int)
     except (ValueError, UnicodeDecodeError) as exc:
         problem = str(exc)[:80]
-    text = snippet(body)
-    if redact is not None:
-        text = redact(text)
+    text = snippet(body, 600)  # redacted before the cut to 120: a key straddling the cut is still whole
+    text = (redact(text) if redact is not None else text)[:120]
     # raised outside the except block: no __context__ carrying the raw body
     raise ParseError(f"body is not valid JSON ({problem}): {text!r}", source=source)
 
@@ -286,7 +285,7 @@ class HttpClient:
         html = looks_like_html(body, ctype)
         if status in ok_statuses and not html:
             return
-        text = snippet(body)
+        text = self.redact(snippet(body, 600))  # whole secrets masked before any cut below
         # throttling first: a CDN's 429 page is HTML too, and its Retry-After still binds
         if status in (418, 429) or (status == 403 and any(w in text.lower() for w in _THROTTLE_WORDS)):
             retry_after = parse_retry_after(resp.headers.get("Retry-After"))
@@ -304,7 +303,7 @@ class HttpClient:
             )
         if html:
             raise TransientSourceError(
-                f"upstream unavailable: HTTP {status} with an HTML page ({self.redact(text)[:80]!r})",
+                f"upstream unavailable: HTTP {status} with an HTML page ({text[:80]!r})",
                 source=self.name, status=status, kind="error", retry_after=self._server_retry_after(resp),
             )
         if status in (401, 403):
@@ -316,9 +315,9 @@ class HttpClient:
                 source=self.name, status=status,
             )
         if status == 408 or status >= 500:
-            raise TransientSourceError(f"HTTP {status}: {self.redact(text)[:80]!r}", source=self.name, status=status,
+            raise TransientSourceError(f"HTTP {status}: {text[:80]!r}", source=self.name, status=status,
                                        retry_after=self._server_retry_after(resp))
-        raise PermanentSourceError(f"HTTP {status}: {self.redact(text)[:160]!r}", source=self.name, status=status)
+        raise PermanentSourceError(f"HTTP {status}: {text[:160]!r}", source=self.name, status=status)
 
     def _server_retry_after(self, resp: Response) -> float | None:
         """A 503's Retry-After binds like a 429's: the host gets no request before it (capped)."""

@@ -58,3 +58,13 @@ def exception_chain_text(exc: BaseException | None) -> str:
         parts += [str(current), repr(current), repr(getattr(current, "args", ()))]
         todo += [current.__cause__, current.__context__]
     return "\n".join(parts)
+
+
+def fragment_hits(data: str, min_len: int = 8) -> list[str]:
+    """Names of the env vars of which any ``min_len``-character piece (raw or URL-encoded) occurs in data:
+    a secret cut in half by a length limit still leaks its half."""
+    hits = set()
+    for name, form in all_forms():
+        if any(form[i:i + min_len] in data for i in range(len(form) - min_len + 1)):
+            hits.add(name)
+    return sorted(hits)
