@@ -291,7 +291,7 @@ def demo_config(storage_url: str = "sqlite:///divmon-demo.db", out_dir: str = "r
             "bitget": {"enabled": False}, "hyperliquid": {"enabled": False},
             "dune": {"query_ids": {"active_addresses": 4_100_001, "transfer_count": 4_100_002, "holders": 4_100_003,
                                    "dex_volume_usd": 4_100_004}},
-            "chain": {"lookback_blocks": 120 * 7200, "max_block_range": 200_000, "confirmations": 12},
+            "chain": {"lookback": "120d", "max_block_range": 200_000, "confirmations": 12},
         },
         "report": {"out_dir": out_dir, "formats": ["html", "md", "json"], "chart_days": 30},
     }

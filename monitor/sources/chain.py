@@ -27,7 +27,7 @@ from monitor.sources.evm import (
     word_to_address,
 )
 from monitor.sources.rpc import RangeRejected, Rpc, build_provider
-from monitor.timeutil import epoch_s, from_epoch, to_utc
+from monitor.timeutil import epoch_s, from_epoch, parse_duration, to_utc
 
 log = logging.getLogger(__name__)
 
@@ -108,11 +108,15 @@ class ChainSource:
                                        "retrying next cycle", source=self.name)
         self._heads[watch.chain] = head
         safe = head - self.cfg.confirmations
-        lo = max(watch.start_block, safe - self.cfg.lookback_blocks + 1, 0)
+        lo = max(watch.start_block, 0)
+        if self.cfg.lookback_blocks:
+            lo = max(lo, safe - self.cfg.lookback_blocks + 1)
         if safe < lo:
             return
         blocks: dict[int, tuple[int, str]] = {}
-        lo = self._first_block_at(rpc, lo, safe, epoch_s(since), blocks, symbol)
+        # the lookback is a time span, found by block timestamp: right on every chain whatever its block time
+        floor = epoch_s(until - parse_duration(self.cfg.lookback))
+        lo = self._first_block_at(rpc, lo, safe, max(epoch_s(since), floor), blocks, symbol)
         if lo is None:
             return
         top = self._last_block_at(rpc, lo, safe, epoch_s(until), blocks, symbol)

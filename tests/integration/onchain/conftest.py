@@ -50,7 +50,7 @@ def build_app(httpserver: Any, db_url: str, *, sources: dict[str, dict[str, Any]
         "etherscan": {"base_url": base + "/v2/api", "rate_limit_per_s": 1000, "rate_limit_wait_s": 0.01,
                       "max_retries": 2},
         "chain": {"base_url": base + "/rpc", "rate_limit_per_s": 1000, "confirmations": 12,
-                  "max_block_range": 20_000, "lookback_blocks": 250_000, "max_results": 1000},
+                  "max_block_range": 20_000, "lookback": "34d", "max_results": 1000},
     })
     for name, values in (sources or {}).items():
         cfg_sources[name] = {**cfg_sources.get(name, {}), **values}

@@ -24,7 +24,7 @@ def txh(n: int) -> str:
 
 @dataclass
 class FakeChain:
-    """A chain whose block n has timestamp head_ts − (head − n)·12, answering eth_* over JSON-RPC.
+    """A chain whose block n has timestamp head_ts − (head − n)·block_time, answering eth_* over JSON-RPC.
 
     range_cap: getLogs over more blocks than this is refused with ``range_error``.
     count_cap: getLogs silently returns only the first ``count_cap`` logs (a provider's quiet cap).
@@ -40,12 +40,13 @@ class FakeChain:
     null_blocks: bool = False
     calls: Counter = field(default_factory=Counter)
     ranges: list[tuple[int, int]] = field(default_factory=list)
+    block_time: float = BLOCK_TIME  # seconds; 0.75 on BNB Chain
 
     def ts(self, block: int) -> int:
-        return self.head_ts - (self.head - block) * BLOCK_TIME
+        return self.head_ts - int((self.head - block) * self.block_time)
 
     def block_at(self, ts: int) -> int:
-        return self.head - (self.head_ts - ts) // BLOCK_TIME
+        return self.head - int((self.head_ts - ts) / self.block_time)
 
     def add_log(self, *, address: str, topics: list[str], data: str = "0x", block: int, tx: int,
                 log_index: int = 0, removed: bool = False) -> dict[str, Any]:

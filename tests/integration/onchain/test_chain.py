@@ -170,3 +170,33 @@ def test_w4_null_block_is_a_transient_failure(make_app, chain):
     [outcome] = run(app)
     assert outcome.status == "error" and "not available" in outcome.message
     assert chain_events(app, "proxy_upgraded") == []
+
+
+# ------------------------------------------------------------------ lookback as a time span
+
+
+def test_lookback_is_a_time_span_on_a_fast_chain(make_app, httpserver):  # noqa: ANN001
+    """BNB Chain makes a block every 0.75 s: 50,000 blocks are 10 hours there. A 7-day lookback reaches
+    an upgrade 6 days ago and no further."""
+    fast = FakeChain(head=2_000_000, head_ts=epoch_s(NOW) - 30, block_time=0.75)
+    httpserver.expect_request("/rpc", method="POST").respond_with_handler(fast.handler)
+    fast.upgraded(PROXY, IMPL_V2, fast.block_at(epoch_s(NOW - timedelta(days=6))), tx=61)
+    fast.upgraded(PROXY, IMPL_V1, fast.block_at(epoch_s(NOW - timedelta(days=8))), tx=81)
+    app = make_app(sources={"chain": {"lookback": "7d", "lookback_blocks": None}})
+    [outcome] = run(app)
+    assert outcome.status == "ok", outcome.message
+    [event] = chain_events(app, "proxy_upgraded")
+    assert event.tx_hash.endswith(f"{61:064x}")
+    first, floor = min(lo for lo, _ in fast.ranges), epoch_s(NOW - timedelta(days=7))
+    assert fast.ts(first) >= floor > fast.ts(first - 1)  # the scan starts at the first block of the span
+
+
+def test_the_old_lookback_blocks_key_still_caps_the_scan(make_app, httpserver):  # noqa: ANN001
+    fast = FakeChain(head=2_000_000, head_ts=epoch_s(NOW) - 30, block_time=0.75)
+    httpserver.expect_request("/rpc", method="POST").respond_with_handler(fast.handler)
+    fast.upgraded(PROXY, IMPL_V2, fast.block_at(epoch_s(NOW - timedelta(days=6))), tx=61)
+    app = make_app(sources={"chain": {"lookback_blocks": 50_000}})
+    [outcome] = run(app)
+    assert outcome.status == "ok", outcome.message
+    assert chain_events(app, "proxy_upgraded") == []  # 50,000 blocks of 0.75 s: the last 10.4 hours only
+    assert min(lo for lo, _ in fast.ranges) == fast.head - 12 - 50_000 + 1
