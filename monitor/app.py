@@ -16,6 +16,7 @@ from typing import Any
 from monitor.config import Config, Secrets, disabled_sources, load_config
 from monitor.errors import ConfigError
 from monitor.sources.health import HealthLog
+from monitor.sources.netstate import NetState
 from monitor.sources.ratelimit import Limiters
 from monitor.sources.redact import Redactor
 from monitor.timeutil import utcnow
@@ -77,9 +78,10 @@ class App:
         self.redactor = Redactor(self.secrets.values(config))
         self.now = now
         self.health = HealthLog(now=now)
-        self.limiters = Limiters()
         self.factories = dict(factories or {})
         self.cache_dir = cache_dir or Path(".divmon-cache")
+        # bans and Retry-After blocks outlive the process (a restart must not hit a banned venue)
+        self.limiters = Limiters(NetState(self.cache_dir / "network-state.json"))
         self._session_factory = session_factory
         self._store = store
         self._sources: dict[str, Any] | None = None

@@ -6,6 +6,8 @@ import threading
 import time
 from collections.abc import Callable
 
+from monitor.sources.netstate import NetState
+
 
 class RateLimiter:
     """Spaces requests at ``rate`` per second (``burst`` may go at once) and holds them during bans.
@@ -21,6 +23,7 @@ class RateLimiter:
         *,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        on_block: Callable[[float], None] | None = None,
     ):
         if rate_per_s <= 0:
             raise ValueError("rate_per_s must be positive")
@@ -31,6 +34,7 @@ class RateLimiter:
         self._lock = threading.Lock()
         self._next = clock()  # earliest time the next request may start (theoretical arrival time)
         self._blocked_until = 0.0
+        self._on_block = on_block  # told the seconds of each block (Limiters persists it)
 
     def reserve(self, cost: float = 1.0) -> float:
         """Reserve a slot; returns the monotonic time at which the caller may send."""
@@ -59,6 +63,8 @@ class RateLimiter:
         """No request before now + seconds (Retry-After, ban)."""
         with self._lock:
             self._blocked_until = max(self._blocked_until, self._clock() + max(0.0, seconds))
+        if self._on_block is not None and seconds > 0:
+            self._on_block(seconds)
 
     @property
     def blocked_for(self) -> float:
@@ -67,14 +73,38 @@ class RateLimiter:
 
 
 class Limiters:
-    """One limiter per name (host or venue), created on first use; shared by every client of it."""
+    """One limiter per name (host or venue), created on first use; shared by every client of it.
 
-    def __init__(self) -> None:
+    With a NetState, bans and Retry-After blocks are saved as wall-clock times and a limiter created
+    after a restart starts blocked until then.
+    """
+
+    SECTION = "blocked_until"
+
+    def __init__(self, state: NetState | None = None) -> None:
         self._lock = threading.Lock()
         self._items: dict[str, RateLimiter] = {}
+        self._state = state
 
     def get(self, name: str, rate_per_s: float, burst: int = 1) -> RateLimiter:
         with self._lock:
             if name not in self._items:
-                self._items[name] = RateLimiter(rate_per_s, burst)
+                limiter = RateLimiter(rate_per_s, burst)
+                if self._state is not None:
+                    until = self._state.read(self.SECTION).get(name)
+                    if isinstance(until, (int, float)) and until > time.time():
+                        limiter.block_for(until - time.time())
+                    limiter._on_block = self._saver(name)
+                self._items[name] = limiter
             return self._items[name]
+
+    def _saver(self, name: str) -> Callable[[float], None]:
+        state = self._state
+        assert state is not None
+
+        def save(seconds: float) -> None:
+            until = time.time() + seconds
+            if until > (state.read(self.SECTION).get(name) or 0):
+                state.update(self.SECTION, name, round(until, 3))
+
+        return save
