@@ -22,6 +22,8 @@ from monitor.sources.redact import Redactor
 from monitor.timeutil import utcnow
 
 log = logging.getLogger(__name__)
+_WARNED: set[tuple[str, str]] = set()  # missing-key warnings already given in this process
+_WARNED_LOCK = threading.Lock()
 
 # source name -> module whose build(name, cfg, ctx) returns a Source
 SOURCE_MODULES = {
@@ -79,7 +81,7 @@ class App:
         self.now = now
         self.health = HealthLog(now=now)
         self.factories = dict(factories or {})
-        self.cache_dir = cache_dir or Path(".divmon-cache")
+        self.cache_dir = cache_dir or Path(config.storage.cache_dir)
         # bans and Retry-After blocks outlive the process (a restart must not hit a banned venue)
         self.limiters = Limiters(NetState(self.cache_dir / "network-state.json"))
         self._session_factory = session_factory
@@ -88,9 +90,6 @@ class App:
         # poll threads ask for the store and the sources at once: each is built exactly once, under this lock
         self._build_lock = threading.RLock()
         self.disabled = disabled_sources(config, self.secrets)
-        for name, why in self.disabled.items():
-            if "environment variable" in why:
-                log.warning("source %s %s", name, why)
 
     @classmethod
     def from_path(cls, path: str | None = None, **kwargs: Any) -> App:
@@ -138,9 +137,21 @@ class App:
             with self._build_lock:
                 if self._sources is None:
                     self._sources = self._build_sources()
+        self.warn_disabled(names)
         if names:
             return {n: s for n, s in self._sources.items() if n in names}
         return dict(self._sources)
+
+    def warn_disabled(self, names: list[str] | None = None) -> None:
+        """Name the unset key of each of these sources (default: all) that would otherwise run; once per
+        process, however many Apps and polls it makes."""
+        for name, why in self.disabled.items():
+            if "environment variable" in why and (not names or name in names):
+                with _WARNED_LOCK:
+                    if (name, why) in _WARNED:
+                        continue
+                    _WARNED.add((name, why))
+                log.warning("source %s %s", name, why)
 
     def _build_sources(self) -> dict[str, Any]:
         built = {}  # published whole: another thread never sees a half-built set

@@ -41,15 +41,10 @@ def exit_code(verdict: Verdict) -> int:
 def run(args: argparse.Namespace) -> int:
     from monitor.app import check
     from monitor.cli.common import load_app
-    from monitor.timeutil import to_utc
 
-    at = None
-    if args.at:
-        try:
-            at = to_utc(args.at)
-        except ValueError:
-            print(f"divmon: error: --at {args.at!r} is not an ISO-8601 time or epoch", file=sys.stderr)
-            return 64
+    at = args.at  # already a UTC datetime (monitor.cli.utc_time); a bad one is a usage error
+    if at is not None and not args.no_poll and not args.quiet:
+        print(f"divmon: --at judges the data stored as of {at:%Y-%m-%dT%H:%M:%SZ}; nothing is polled", file=sys.stderr)
     app = load_app(args)
     try:
         verdict = check(args.token, app=app, poll=not args.no_poll, at=at)

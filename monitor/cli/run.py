@@ -14,6 +14,7 @@ def run(args: argparse.Namespace) -> int:
     from monitor.scheduler import Daemon
 
     app = load_app(args)  # also scrubs the app's secrets from every log record
+    app.warn_disabled()  # the daemon runs every source: name the keys that keep some from running
     daemon = Daemon(app)
     if args.once:
         try:

@@ -19,13 +19,17 @@ ALL_KEYS = {"COINGLASS_API_KEY": "k1-canary-cg", "DUNE_API_KEY": "k1-canary-dune
 
 
 @pytest.mark.parametrize("source, env", sorted(KEYED.items()))
-def test_k1_missing_key_disables_only_that_source_and_names_the_variable(source, env, caplog, sqlite_url):
+def test_k1_missing_key_disables_only_that_source_and_names_the_variable(source, env, caplog, sqlite_url,
+                                                                         monkeypatch):
+    import monitor.app
     from monitor.store import Store
 
+    monkeypatch.setattr(monitor.app, "_WARNED", set())  # once per process: this test is a fresh process
     environ = {k: v for k, v in ALL_KEYS.items() if k != env}
     caplog.set_level(logging.WARNING)
     app = App(parse_config({}), secrets=Secrets(environ), store=Store(sqlite_url))
     assert app.disabled == {source: f"disabled: environment variable {env} is not set"}
+    app.sources()  # the warning comes when the sources are about to run, not with every App
     warning = [r.getMessage() for r in caplog.records if source in r.getMessage()]
     assert warning and env in warning[0]
     assert not any(v in caplog.text for v in ALL_KEYS.values())

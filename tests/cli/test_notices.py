@@ -1,0 +1,66 @@
+"""What stderr says about sources: a missing API key is mentioned once, and only by a command that would
+run that source; `check --at` says that it polls nothing."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from monitor.app import App
+from monitor.config import Secrets, parse_config
+from tests.cli.runner import ROOT, divmon, offline_config, write_config
+
+WARNING = "source coinglass disabled: environment variable COINGLASS_API_KEY is not set"
+
+
+@pytest.fixture
+def config(tmp_path, httpserver):  # noqa: ANN001, ANN201
+    # coinglass wants a key that is not set; defillama answers 404 so a poll has something to do
+    base = httpserver.url_for("").rstrip("/")
+    return write_config(tmp_path / "config.yaml", offline_config(
+        storage={"url": f"sqlite:///{tmp_path / 'divmon.db'}"},
+        tokens=[{"symbol": "ZED", "defillama_slug": "zed"}],
+        sources={"coinglass": {"enabled": True, "base_url": base + "/cg"},
+                 "defillama": {"enabled": True, "base_url": base + "/llama", "max_retries": 0},
+                 "dune": {"enabled": False, "queries_dir": str(ROOT / "queries")}},
+    ))
+
+
+@pytest.mark.parametrize("argv", [["poll"], ["check", "ZED"], ["run", "--once"],
+                                  ["backfill", "ZED", "--since", "2026-11-01", "--no-progress"]])
+def test_a_command_that_runs_every_source_warns_once(config, argv):
+    out = divmon(*argv, "--config", str(config))
+    assert out.stderr.count(WARNING) == 1, out.stderr
+
+
+@pytest.mark.parametrize("argv", [["report", "--format", "json", "--out", "r.json"], ["digest"],
+                                  ["check", "ZED", "--no-poll"], ["check", "ZED", "--at", "2026-11-01T00:00:00Z"],
+                                  ["poll", "--source", "defillama"], ["queries", "list"]])
+def test_a_command_that_does_not_run_the_source_does_not_warn(config, tmp_path, argv):
+    out = divmon(*argv, "--config", str(config), cwd=tmp_path)
+    assert out.returncode not in (64, 78) and "internal error" not in out.stderr, out.stderr
+    assert "COINGLASS_API_KEY" not in out.stderr
+
+
+def test_check_at_says_it_polls_nothing(config, httpserver):
+    out = divmon("check", "ZED", "--at", "2026-11-01T06:00:00+02:00", "--config", str(config))
+    assert "divmon: --at judges the data stored as of 2026-11-01T04:00:00Z; nothing is polled" in out.stderr
+    assert httpserver.log == []
+    plain = divmon("check", "ZED", "--no-poll", "--config", str(config))
+    assert "nothing is polled" not in plain.stderr
+
+
+def test_apps_in_one_process_warn_once(caplog, monkeypatch):
+    import monitor.app
+
+    monkeypatch.setattr(monitor.app, "_WARNED", set())  # as in a fresh process
+    caplog.set_level(logging.WARNING)
+    config = parse_config({"sources": {"defillama": {"enabled": False}}})
+    for _ in range(3):
+        app = App(config, secrets=Secrets({}))
+        app.sources(["defillama"])  # a source that is not the keyless one: no warning yet
+        assert not any("COINGLASS" in r.getMessage() for r in caplog.records)
+    App(config, secrets=Secrets({})).sources()
+    App(config, secrets=Secrets({})).sources()
+    assert sum("COINGLASS_API_KEY" in r.getMessage() for r in caplog.records) == 1
