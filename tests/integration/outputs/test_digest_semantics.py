@@ -218,3 +218,16 @@ def test_cli_digest_send_keeps_saying_failed_after_a_550_until_a_digest_gets_thr
                                 summary=json.dumps({"since": summary["until"], "until": summary["until"] + 1}))
         settled = divmon("--config", str(cfg), "digest", "--send")
     assert settled.returncode == 0, settled.stdout + settled.stderr
+
+
+def test_no_alert_for_a_critical_flag_that_already_stopped_or_whose_data_is_dark(db, tmp_path):
+    with SmtpServer() as srv:
+        app = make_app(db, tmp_path, srv.port, email={"alert_critical": True})
+        seed_series(app, "AIA", end=T0)
+        fire(app, "AIA", "crowded_longs", severity="critical", at=T0 - 2 * H)
+        fire(app, "AIA", at=T0 - H)  # stopped before anyone evaluated alerts
+        fire(app, "OLD", "crowded_longs", severity="critical", at=T0 - H)  # OLD has no fresh data
+        assert alert_job(app) == []
+        fire(app, "AIA", "crowded_longs", severity="critical", at=T0)  # AIA fires again: alert
+        assert [o.status for o in alert_job(app)] == ["sent"]
+        assert len(srv.handler.messages) == 1
