@@ -107,6 +107,18 @@ def test_flag_history_tells_new_ongoing_and_resolved(store):
     assert history[0]["resolved_at"] is not None and history[0]["evidence"] == {"oi_pct": 160.0}
 
 
+def test_a_flag_firing_again_in_the_second_it_resolved_reopens_that_episode(store):
+    # a frozen clock (replay, `--at`-less reruns within a second) evaluates several times at one ts
+    fired = [Flag("perp_spot_ratio", "warn", "ratio 12", {"ratio": 12.0})]
+    store.sync_flags("AIA", fired, T0)
+    store.sync_flags("AIA", [], T0)
+    again = [Flag("perp_spot_ratio", "high", "ratio 140", {"ratio": 140.0})]
+    t = store.sync_flags("AIA", again, T0)
+    assert [r["severity"] for r in t.new] == ["high"]
+    [row] = store.read_flags(token="AIA")
+    assert (row["resolved_at"], row["severity"], row["evidence"]) == (None, "high", {"ratio": 140.0})
+
+
 def test_delivery_record_and_lock(store):
     assert store.get_delivery("email", "2026-01-01") is None
     store.save_delivery("email", "2026-01-01", message_id="<a@b>", status="pending", attempts=1)
