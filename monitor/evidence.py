@@ -378,7 +378,7 @@ def verdict_explanation(verdict: Verdict) -> list[str]:
         series = metric_name(trend.get("best_onchain_metric") or "on-chain")
         line = (f"on-chain: {series} {fmt_pct(trend.get('best_onchain_growth_pct'))} over {window}, "
                 f"against OI {fmt_pct(trend.get('oi_growth_pct'))}")
-        lines.append(line + (f" — adoption credit -{fmt_num(round(adoption, 1))} points" if adoption > 0
+        lines.append(line + (f" — adoption credit -{adoption:.0f} points" if adoption > 0
                              else " — no adoption credit"))
     elif verdict.label != "insufficient data":
         lines.append("on-chain trend not judged (no comparable on-chain series)")

@@ -19,7 +19,7 @@ from monitor.report.build import (
 from monitor.timeutil import parse_duration, to_utc
 
 log = logging.getLogger(__name__)
-CHART_METRICS = (m.OI_USD, m.TVL_USD, m.ACTIVE_ADDRESSES, m.DEV_COMMITS, m.FUNDING_RATE_8H,
+CHART_METRICS = (m.OI_USD, m.TVL_USD, m.ACTIVE_ADDRESSES, m.DEV_COMMITS, m.FUNDING_RATE_8H, m.FUNDING_CAP,
                  m.LONG_SHORT_ACCOUNT_RATIO, m.PRICE_CLOSE_1H, m.PRICE_CLOSE, m.LIQ_LONG_USD, m.LIQ_SHORT_USD)
 AGGREGATORS = ("coinglass",)  # already a cross-venue total: never added to per-venue sums
 
@@ -51,6 +51,17 @@ def _venue_sum(per_source: dict[str, pd.Series]) -> pd.Series | None:
     return wide.sum(axis=1, min_count=1).dropna()
 
 
+def _common_span_sum(per_source: dict[str, pd.Series]) -> pd.Series | None:
+    """Venue OI summed only where every venue has data: a venue whose history starts later (Binance
+    keeps 30 days) would otherwise add a step the market never made."""
+    venues = {k: v for k, v in per_source.items() if k not in AGGREGATORS} or per_source
+    if not venues:
+        return None
+    start = max(v.dropna().index.min() for v in venues.values() if len(v.dropna()))
+    total = _venue_sum(venues)
+    return None if total is None else total[total.index >= start]
+
+
 def _longest(per_source: dict[str, pd.Series]) -> pd.Series | None:
     return max(per_source.values(), key=len) if per_source else None
 
@@ -73,16 +84,23 @@ def token_series(app: Any, token: str, start: datetime, end: datetime) -> tuple[
     as_of = {f"{src}:{met}": s.index.max().strftime("%Y-%m-%dT%H:%M:%SZ")
              for met, per in by.items() for src, s in per.items()}
     price = by.get(m.PRICE_CLOSE_1H) or by.get(m.PRICE_CLOSE) or {}
+    from monitor.signals.liquidations import liquidations  # the liquidation_spike rule's own reading
+
+    liq, _ = liquidations({k: by.get(k, {}) for k in (m.LIQ_LONG_USD, m.LIQ_SHORT_USD)}, end,
+                          parse_duration(app.config.signals.stale_after))
+    oi = by.get(m.OI_USD, {})
     series = TokenSeries(
-        oi=_venue_sum(by.get(m.OI_USD, {})),
+        oi=_common_span_sum(oi),
+        oi_by_venue={k: v for k, v in oi.items() if k not in AGGREGATORS},
+        funding_cap={k: v for k, v in by.get(m.FUNDING_CAP, {}).items() if k not in AGGREGATORS},
         tvl=_longest(by.get(m.TVL_USD, {})),
         active_addresses=_longest(by.get(m.ACTIVE_ADDRESSES, {})),
         dev_activity=_longest(by.get(m.DEV_COMMITS, {})),
         funding={k: v for k, v in by.get(m.FUNDING_RATE_8H, {}).items() if k not in AGGREGATORS},
         long_short=by.get(m.LONG_SHORT_ACCOUNT_RATIO, {}),
         rsi=_rsi(_longest(price), app.config.signals.rsi_period),
-        liq_long=_venue_sum(by.get(m.LIQ_LONG_USD, {})),
-        liq_short=_venue_sum(by.get(m.LIQ_SHORT_USD, {})),
+        liq_long=liq.get(m.LIQ_LONG_USD),
+        liq_short=liq.get(m.LIQ_SHORT_USD),
         events=tuple(app.store.read_events(token, start, end)),
     )
     return series, as_of

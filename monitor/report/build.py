@@ -68,7 +68,7 @@ def _plain(value: Any) -> Any:
 class TokenSeries:
     """What the charts draw for one token; computed by the report job from the store."""
 
-    oi: pd.Series | None = None  # sum across venues, USD
+    oi: pd.Series | None = None  # sum across venues over the span where every venue has data, USD
     tvl: pd.Series | None = None
     active_addresses: pd.Series | None = None
     dev_activity: pd.Series | None = None
@@ -78,6 +78,8 @@ class TokenSeries:
     liq_long: pd.Series | None = None
     liq_short: pd.Series | None = None
     events: tuple[Event, ...] = ()
+    oi_by_venue: dict[str, pd.Series] = field(default_factory=dict)  # venue -> oi_usd (stacked in the chart)
+    funding_cap: dict[str, pd.Series] = field(default_factory=dict)  # venue -> cap per 8h, fraction
 
     def normalized(self) -> dict[str, pd.Series]:
         """OI, TVL, active addresses and dev activity rebased to 100 at their first positive value."""
@@ -94,7 +96,7 @@ class TokenSeries:
         return out
 
     def is_empty(self) -> bool:
-        return not (self.normalized() or self.funding or self.long_short
+        return not (self.normalized() or self.oi_by_venue or self.funding or self.long_short
                     or (self.rsi is not None and not self.rsi.dropna().empty)
                     or self.liq_long is not None or self.liq_short is not None)
 

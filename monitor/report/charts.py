@@ -1,193 +1,306 @@
-"""Per-token chart panel as PNG (matplotlib Agg, imported only when a chart is drawn).
+"""Per-token chart panels as PNG (matplotlib Agg, imported only when a chart is drawn).
 
-One figure with five stacked axes is created once and cleared between tokens: building a figure and
-laying it out is most of matplotlib's cost, so reusing it keeps a 200-token report fast (bench/).
+Drawn to be read, not decoded: 120 dpi (2x the old 60), panels ~200 px tall, axes in $M/$B and %,
+dates with the year, open interest stacked per venue (or per-venue lines on a log scale when a surge
+spans orders of magnitude) so a venue whose history starts later never reads as a market step,
+labelled event markers, long and short liquidations mirrored, funding with its cap, and the window a
+source went dark shaded.
+
+One figure is created once and cleared between tokens: building a figure and laying it out is most
+of matplotlib's cost, so reusing it keeps a 200-token report fast (bench/).
 """
 
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import io
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
-from monitor.report.build import TokenReport, TokenSeries
+from monitor.evidence import EVENT_LABELS, fmt_usd
+from monitor.report.build import HealthRow, TokenReport, TokenSeries
 
-PANELS = ("OI / TVL / active addresses / dev (first value = 100)", "Funding per 8h (%)", "Long/short accounts", "RSI(14)",
-          "Liquidations (USD)")
-EVENT_COLOR = "#d62728"
-MAX_POINTS = 400
-Y_TICKS = 3  # at most this many y intervals per panel: each tick label is a text draw
-RSI_TICKS = (30, 50, 70, 90)
+PANELS = ("Open interest by venue", "OI vs on-chain (first value = 100)", "Funding per 8h", "Long/short accounts",
+          "RSI(14)", "Liquidations (long down, short up)")
+HEIGHTS = (1.3, 1.1, 1.0, 0.9, 0.9, 1.0)
+DPI = 120
+SIZE = (8.0, 14.0)  # inches: 960 x 1680 px
+EVENT_COLOR = "#b03a2e"
+DARK_COLOR = "#7f7f7f"
+LOG_SPAN = 20.0  # max/min above this: the OI panels go log
+MAX_POINTS = 500
+Y_TICKS = 4
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#17becf")
 
 
 class ChartRenderer:
     """Draws TokenSeries into PNG bytes, reusing one Agg figure."""
 
-    def __init__(self, dpi: int = 60, size: tuple[float, float] = (8.0, 9.0)):
+    def __init__(self, dpi: int = DPI, size: tuple[float, float] = SIZE):
+        from matplotlib import ticker
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
-        from matplotlib import ticker
 
         self._ticker = ticker
         self.dpi = dpi
         self.figure = Figure(figsize=size, dpi=dpi)
         FigureCanvasAgg(self.figure)
-        # Not sharex: a shared x axis makes every panel measure all five panels' tick labels when it
-        # draws. The x limits and ticks are set on each panel instead, labelled on the bottom one only.
-        self.axes = self.figure.subplots(len(PANELS), 1)
-        self.figure.subplots_adjust(left=0.1, right=0.97, top=0.95, bottom=0.05, hspace=0.25)
-        # Drawing axes is most of the cost: titles are plain axes text, series names a coloured key
-        # (no legend boxes), x ticks fixed per token (no date locator), no minor ticks, no top/right
-        # spines, and no axis-label placement (there are no axis labels; placing them measures every
-        # tick label again).
+        # Not sharex: a shared x axis makes every panel measure all panels' tick labels when it draws.
+        self.axes = self.figure.subplots(len(PANELS), 1, gridspec_kw={"height_ratios": HEIGHTS})
+        self.figure.subplots_adjust(left=0.11, right=0.97, top=0.955, bottom=0.045, hspace=0.32)
+        usd = ticker.FuncFormatter(lambda v, _pos: fmt_usd(v) if v else "0")
+        pct = ticker.FuncFormatter(lambda v, _pos: f"{v:.3f}%")
         for ax, title in zip(self.axes, PANELS, strict=True):
-            ax.text(0.01, 0.97, title, transform=ax.transAxes, fontsize=8, va="top")
-            ax.tick_params(labelsize=7, labelbottom=ax is self.axes[-1])
+            ax.set_title(title, fontsize=9, loc="left", pad=3)
+            ax.tick_params(labelsize=8, labelbottom=ax is self.axes[-1])
             ax.yaxis.set_major_locator(ticker.MaxNLocator(Y_TICKS))
             ax.yaxis.set_minor_locator(ticker.NullLocator())
             ax.xaxis.set_minor_locator(ticker.NullLocator())
+            ax.grid(axis="y", color="#e5e5e5", linewidth=0.6)
             for side in ("top", "right"):
                 ax.spines[side].set_visible(False)
-            for axis in (ax.xaxis, ax.yaxis):
-                axis._update_label_position = _no_label  # noqa: SLF001 - see above
+        self.ax_oi, self.ax_norm, self.ax_fund, self.ax_ls, self.ax_rsi, self.ax_liq = self.axes
+        self._formatters = {self.ax_oi: usd, self.ax_liq: usd, self.ax_fund: pct}
+        for ax, fmt in self._formatters.items():
+            ax.yaxis.set_major_formatter(fmt)
         for level, color in ((70, "#f0ad4e"), (80, "#e67e22"), (90, "#c0392b")):
-            self.axes[3].axhline(level, color=color, linewidth=0.7, linestyle="--")
-        self.axes[3].set_ylim(0, 100)
-        self.axes[3].yaxis.set_major_locator(ticker.FixedLocator(RSI_TICKS))
-        self.suptitle = self.figure.suptitle("", fontsize=10)
+            self.ax_rsi.axhline(level, color=color, linewidth=0.7, linestyle="--")
+        self.ax_rsi.set_ylim(0, 100)
+        self.ax_rsi.yaxis.set_major_locator(ticker.FixedLocator((30, 50, 70, 90)))
+        self.ax_liq.axhline(0, color="#555", linewidth=0.6)
+        self.suptitle = self.figure.suptitle("", fontsize=12, x=0.11, ha="left")
         self.suptitle.set_parse_math(False)  # a token name with "$" is text, not TeX
         self._drawn: list = []
 
-    def _keep(self, *artists):  # noqa: ANN002, ANN202
+    def _keep(self, *artists: Any) -> None:
         for a in artists:
             if isinstance(a, list):
                 self._drawn.extend(a)
             elif a is not None:
                 self._drawn.append(a)
 
-    def _set_scale(self, ax, log: bool) -> None:  # noqa: ANN001
-        """Switch the normalised panel between log and linear (set_yscale resets the tick setup). Log
-        ticks at 1-2-5 steps, printed plainly: the default 10^n labels go through mathtext and leave a
-        100-based panel with one label."""
+    def _scale(self, ax: Any, log: bool) -> None:
+        """Log ticks at 1-2-5 steps printed plainly (USD on the OI panel); set_yscale resets the ticks."""
         ticker = self._ticker
+        if ax.get_yscale() == ("log" if log else "linear"):
+            return
         ax.set_yscale("log" if log else "linear")
         ax.yaxis.set_minor_locator(ticker.NullLocator())
         if log:
-            ax.yaxis.set_major_locator(ticker.LogLocator(subs=(1.0, 2.0, 5.0), numticks=Y_TICKS + 1))
-            ax.yaxis.set_major_formatter(ticker.FuncFormatter(lambda v, _pos: f"{v:g}"))
+            ax.yaxis.set_major_locator(ticker.LogLocator(subs=(1.0, 2.0, 5.0), numticks=Y_TICKS + 2))
         else:
             ax.yaxis.set_major_locator(ticker.MaxNLocator(Y_TICKS))
+        ax.yaxis.set_major_formatter(self._formatters.get(ax) or ticker.FuncFormatter(lambda v, _p: f"{v:g}"))
 
-    def _key(self, ax, names: list[tuple[str, str]]) -> None:  # noqa: ANN001
-        """Series names in their colours along the top right of the panel (laid out by an estimated
-        width: measuring text would cost a renderer pass)."""
-        x = 0.99
-        for name, color in reversed(names):
-            self._keep(ax.text(x, 0.97, name, transform=ax.transAxes, fontsize=6, va="top", ha="right",
-                               color=color, parse_math=False))
-            x -= 0.0105 * len(name) + 0.025
+    def _legend(self, ax: Any, names: Sequence[tuple[str, str]]) -> None:
+        if names:
+            handles = [self._line_handle(color) for _, color in names]
+            self._keep(ax.legend(handles, [n for n, _ in names], fontsize=7, loc="upper left", ncol=min(len(names), 5),
+                                 frameon=False, bbox_to_anchor=(0.0, 1.0), handlelength=1.2, columnspacing=1.0))
+
+    @staticmethod
+    def _line_handle(color: str) -> Any:
+        from matplotlib.lines import Line2D
+
+        return Line2D([], [], color=color, linewidth=2)
 
     def _x_ticks(self, lo: float, hi: float) -> None:
-        import datetime as dt
-
         ticker = self._ticker
         if not hi > lo:
             hi = lo + 1.0
-        ticks = [lo + (hi - lo) * k / 5 for k in range(6)]
+        ticks = [lo + (hi - lo) * (k + 0.5) / 5 for k in range(5)]  # inside: no label cut at an edge
         epoch = dt.datetime(1970, 1, 1)
-        fmt = "%b %d" if hi - lo > 2 else "%d %H:%M"
+        fmt = "%Y-%m-%d" if hi - lo > 2 else "%Y-%m-%d\n%H:%M UTC"
         labels = [(epoch + dt.timedelta(days=t)).strftime(fmt) for t in ticks]
         for ax in self.axes:
             ax.xaxis.set_major_locator(ticker.FixedLocator(ticks))
             ax.xaxis.set_major_formatter(ticker.FixedFormatter(labels))
             ax.set_xlim(lo, hi)
 
-    def png(self, token: str, series: TokenSeries) -> bytes:
-        # Remove only what the previous token drew; axes, ticks and text objects are reused.
-        for artist in self._drawn:
+    def png(self, token: str, series: TokenSeries, health: Sequence[HealthRow] = ()) -> bytes:
+        for artist in self._drawn:  # remove only what the previous token drew
             artist.remove()
         self._drawn = []
-        ax_norm, ax_fund, ax_ls, ax_rsi, ax_liq = self.axes
         self.suptitle.set_text(token)
         xs: list[float] = []
         filled: set[int] = set()
 
-        def line(ax, s, color, scale=1.0):  # noqa: ANN001, ANN202
+        def line(ax: Any, s: Any, color: str, scale: float = 1.0, **kw: Any) -> None:
             xy = _thin(s)
             if len(xy.index):
                 filled.add(id(ax))
                 xs.extend((float(xy.index[0]), float(xy.index[-1])))
-                self._keep(ax.plot(xy.index, xy.values * scale, linewidth=1, color=color))
+                self._keep(ax.plot(xy.index, xy.values * scale, linewidth=kw.pop("linewidth", 1.2), color=color, **kw))
 
+        self._open_interest(series, line, xs, filled)
         norm = series.normalized()
+        names = []
         for i, (label, s) in enumerate(norm.items()):
-            line(ax_norm, s, PALETTE[i % len(PALETTE)])
-        self._key(ax_norm, [(k, PALETTE[i % len(PALETTE)]) for i, k in enumerate(norm)])
-        log_scale = bool(norm) and all(bool((s.to_numpy() > 0).all()) for s in norm.values())
-        if ax_norm.get_yscale() != ("log" if log_scale else "linear"):
-            self._set_scale(ax_norm, log_scale)
-        for ax, per_venue, scale in ((ax_fund, series.funding, 100.0), (ax_ls, series.long_short, 1.0)):
-            venues = sorted(per_venue)
-            for i, venue in enumerate(venues):
-                line(ax, per_venue[venue], PALETTE[i % len(PALETTE)], scale)
-            self._key(ax, [(v, PALETTE[i % len(PALETTE)]) for i, v in enumerate(venues)])
+            line(self.ax_norm, s, PALETTE[i % len(PALETTE)])
+            names.append((label, PALETTE[i % len(PALETTE)]))
+        self._legend(self.ax_norm, names)
+        self._scale(self.ax_norm, _spans_orders(norm.values()))
+        self._funding(series, line)
+        venues = sorted(series.long_short)
+        for i, venue in enumerate(venues):
+            line(self.ax_ls, series.long_short[venue], PALETTE[i % len(PALETTE)])
+        self._legend(self.ax_ls, [(v, PALETTE[i % len(PALETTE)]) for i, v in enumerate(venues)])
         if series.rsi is not None and not series.rsi.dropna().empty:
-            line(ax_rsi, series.rsi, "black")
-        keys = []
-        for s, label, color in ((series.liq_long, "long", "#c0392b"), (series.liq_short, "short", "#27ae60")):
-            if s is not None and not s.empty:
-                xy = _thin(s)  # a step area, not bars: one path instead of a patch per point
-                xs.extend((float(xy.index[0]), float(xy.index[-1])))
-                filled.add(id(ax_liq))
-                self._keep(ax_liq.fill_between(xy.index, xy.values, step="post", color=color, alpha=0.6))
-                keys.append((label, color))
-        self._key(ax_liq, keys)
-        for ax in (ax_norm, ax_fund, ax_ls, ax_liq):
+            line(self.ax_rsi, series.rsi, "black", linewidth=1.0)
+        self._liquidations(series, xs, filled)
+        for ax in (self.ax_oi, self.ax_norm, self.ax_fund, self.ax_ls, self.ax_liq):
             if id(ax) not in filled:  # no data: fixed limits, not the previous token's
                 ax.set_ylim(0, 1)
-                self._keep(ax.text(0.5, 0.45, "no data", transform=ax.transAxes, fontsize=7, ha="center",
+                self._keep(ax.text(0.5, 0.45, "no data", transform=ax.transAxes, fontsize=8, ha="center",
                                    color="grey"))
                 continue
-            ax.set_autoscaley_on(True)  # set_ylim below switched it off for the previous token
+            ax.set_autoscaley_on(True)
             ax.relim()
             ax.autoscale_view(scalex=False)
-            lo, hi = ax.get_ylim()  # headroom so the title and key sit above the data
+            lo, hi = ax.get_ylim()  # headroom so the legend sits above the data
             if ax.get_yscale() == "log" and lo > 0:
-                ax.set_ylim(lo, hi * (hi / lo) ** 0.25)
+                ax.set_ylim(lo, hi * (hi / lo) ** 0.3)
             elif hi > lo:
-                ax.set_ylim(lo, hi + (hi - lo) * 0.25)
+                ax.set_ylim(lo, hi + (hi - lo) * 0.3)
         for event in series.events:
             x = float(_days([event.ts])[0])
             xs.append(x)
             for ax in self.axes:
-                self._keep(ax.axvline(x, color=EVENT_COLOR, linewidth=0.8, alpha=0.7))
-            self._keep(ax_norm.plot([x], [1.0], transform=ax_norm.get_xaxis_transform(), marker="v",
-                                    color=EVENT_COLOR, clip_on=False))
+                self._keep(ax.axvline(x, color=EVENT_COLOR, linewidth=0.9, alpha=0.75, linestyle=":"))
+            label = EVENT_LABELS.get(event.kind, event.kind.replace("_", " "))
+            self._keep(self.ax_oi.text(x, 0.98, " " + label, transform=self.ax_oi.get_xaxis_transform(),
+                                       rotation=90, fontsize=7, va="top", ha="right", color=EVENT_COLOR,
+                                       parse_math=False))
         if xs:
-            self._x_ticks(min(xs), max(xs))
+            lo, hi = min(xs), max(xs)
+            self._dark(health, lo, hi)
+            self._x_ticks(lo, hi)
         buf = io.BytesIO()
         self.figure.savefig(buf, format="png", dpi=self.dpi, pil_kwargs={"compress_level": 2})
         return buf.getvalue()
 
+    def _open_interest(self, series: TokenSeries, line: Any, xs: list[float], filled: set[int]) -> None:
+        """Stacked by venue; a venue's band starts with its own data, so nothing steps the market did not
+        make. On a log scale (a surge over orders of magnitude) stacking is unreadable: one line per venue."""
+        ax = self.ax_oi
+        venues = {k: v.dropna() for k, v in (series.oi_by_venue or {}).items() if len(v.dropna())}
+        if not venues:
+            if series.oi is not None and len(series.oi.dropna()):  # an aggregate only
+                line(ax, series.oi, PALETTE[0])
+                self._legend(ax, [("total", PALETTE[0])])
+            self._scale(ax, False)
+            return
+        names = sorted(venues)
+        colors = {v: PALETTE[i % len(PALETTE)] for i, v in enumerate(names)}
+        log = _spans_orders(venues.values())
+        self._scale(ax, log)
+        if log:
+            for v in names:
+                line(ax, venues[v], colors[v])
+        else:
+            import pandas as pd
 
-def _no_label(renderer) -> None:  # noqa: ANN001
-    """Axis label placement, skipped: the charts have no axis labels."""
+            wide = pd.DataFrame({v: venues[v][~venues[v].index.duplicated(keep="last")] for v in names})
+            wide = wide.resample("1h").last().ffill(limit=6)
+            wide = wide.iloc[:: max(1, len(wide) // MAX_POINTS + 1)]
+            x = _days(wide.index)
+            filled.add(id(ax))
+            xs.extend((float(x[0]), float(x[-1])))
+            self._keep(ax.stackplot(x, *[wide[v].fillna(0.0).to_numpy() for v in names],
+                                    colors=[colors[v] for v in names], alpha=0.85, linewidth=0))
+        starts = {v: venues[v].index.min() for v in names}
+        first = min(starts.values())
+        for v in names:  # a marker where a venue's history begins after the others'
+            if starts[v] > first:
+                x = float(_days([starts[v]])[0])
+                self._keep(ax.axvline(x, color=colors[v], linewidth=1.0, linestyle="--"))
+                self._keep(ax.text(x, 0.02, f" {v} data starts", transform=ax.get_xaxis_transform(), fontsize=7,
+                                   color=colors[v], va="bottom", ha="left", parse_math=False))
+        self._legend(ax, [(v, colors[v]) for v in names])
+
+    def _funding(self, series: TokenSeries, line: Any) -> None:
+        ax = self.ax_fund
+        venues = sorted(series.funding)
+        for i, venue in enumerate(venues):
+            line(ax, series.funding[venue], PALETTE[i % len(PALETTE)], 100.0)
+        names = [(v, PALETTE[i % len(PALETTE)]) for i, v in enumerate(venues)]
+        caps = {}
+        for venue, s in (series.funding_cap or {}).items():
+            s = s.dropna()
+            if len(s) and venue in series.funding:
+                caps[venue] = float(s.iloc[-1]) * 100.0
+        for cap in sorted(set(caps.values())):
+            for sign in (1, -1):
+                self._keep(ax.axhline(sign * cap, color="#c0392b", linewidth=0.8, linestyle="--"))
+        if caps:
+            names.append((f"cap ±{max(caps.values()):g}%", "#c0392b"))
+        self._legend(ax, names)
+
+    def _liquidations(self, series: TokenSeries, xs: list[float], filled: set[int]) -> None:
+        ax = self.ax_liq
+        names = []
+        for s, label, color, sign in ((series.liq_long, "long", "#c0392b", -1.0),
+                                      (series.liq_short, "short", "#27ae60", 1.0)):
+            if s is not None and len(s.dropna()):
+                xy = _thin(s)  # a step area: one path instead of a patch per bar
+                xs.extend((float(xy.index[0]), float(xy.index[-1])))
+                filled.add(id(ax))
+                self._keep(ax.fill_between(xy.index, sign * xy.values, step="post", color=color, alpha=0.75,
+                                           linewidth=0))
+                names.append((label, color))
+        self._legend(ax, names)
+
+    def _dark(self, health: Sequence[HealthRow], lo: float, hi: float) -> None:
+        """Shade from the newest point of each dark source to the chart's end: no data there. A source
+        that never delivered a point in view is named, not shaded over the whole chart."""
+        starts: dict[float, list[str]] = {}
+        never = []
+        for h in health:
+            if not h.dark:
+                continue
+            start = float(_days([h.last_ts])[0]) if h.last_ts else None
+            if start is None or start < lo:
+                never.append(h.source)
+                continue
+            starts.setdefault(min(start, hi), []).append(h.source)
+        for start, names in sorted(starts.items()):
+            for ax in self.axes:
+                self._keep(ax.axvspan(start, hi, color=DARK_COLOR, alpha=0.15, linewidth=0))
+            right = start > lo + 0.75 * (hi - lo)
+            self._keep(self.ax_oi.text(hi if right else start, 0.55, f" dark: {', '.join(names)} ",
+                                       transform=self.ax_oi.get_xaxis_transform(), fontsize=7, color="#333",
+                                       ha="right" if right else "left", parse_math=False))
+        if never:
+            self._keep(self.ax_oi.text(1.0, 1.02, f"no data in view: {', '.join(never)}", transform=self.ax_oi.transAxes,
+                                       fontsize=7, color="#333", ha="right", va="bottom", parse_math=False))
+
+
+def _spans_orders(series: Iterable[Any]) -> bool:
+    """True when positive values span more than LOG_SPAN x (a surge from almost nothing)."""
+    lo, hi = float("inf"), 0.0
+    for s in series:
+        v = s.to_numpy(dtype="float64") if hasattr(s, "to_numpy") else s
+        v = v[v > 0] if len(v) else v
+        if not len(v):
+            continue
+        if (s.to_numpy(dtype="float64") <= 0).any():
+            return False  # log cannot show zero or negative values
+        lo, hi = min(lo, float(v.min())), max(hi, float(v.max()))
+    return hi > 0 and hi / lo > LOG_SPAN
 
 
 class _XY:
-    """x as matplotlib date numbers (days since 1970) computed with numpy: matplotlib's own datetime
-    conversion goes through Python objects point by point."""
+    """x as matplotlib date numbers (days since 1970) computed with numpy."""
 
     __slots__ = ("index", "values")
 
-    def __init__(self, index, values):  # noqa: ANN001
+    def __init__(self, index: Any, values: Any):
         self.index, self.values = index, values
 
 
-def _thin(s, max_points: int = MAX_POINTS) -> _XY:  # noqa: ANN001 - a pandas Series
-    """Every k-th point so a panel never draws more than ~max_points (a 480 px wide chart shows no more)."""
+def _thin(s: Any, max_points: int = MAX_POINTS) -> _XY:
+    """Every k-th point so a panel never draws more than ~max_points."""
     s = s.dropna()
     step = len(s) // max_points + 1
     if step > 1:
@@ -195,10 +308,11 @@ def _thin(s, max_points: int = MAX_POINTS) -> _XY:  # noqa: ANN001 - a pandas Se
     return _XY(_days(s.index), s.to_numpy(dtype="float64"))
 
 
-def _days(index) -> Any:  # noqa: ANN001
+def _days(index: Any) -> Any:
     import pandas as pd
 
-    return pd.DatetimeIndex(index).as_unit("ns").asi8 / 86_400e9
+    idx = pd.DatetimeIndex(pd.to_datetime(list(index) if not hasattr(index, "dtype") else index, utc=True))
+    return idx.as_unit("ns").asi8 / 86_400e9
 
 
 def render_pngs(tokens: Iterable[TokenReport], limit: int | None = None) -> dict[int, bytes]:
@@ -211,7 +325,7 @@ def render_pngs(tokens: Iterable[TokenReport], limit: int | None = None) -> dict
         if token.series is None or token.series.is_empty():
             continue
         renderer = renderer or ChartRenderer()
-        out[token.rank] = renderer.png(token.token, token.series)
+        out[token.rank] = renderer.png(token.token, token.series, token.health)
     return out
 
 

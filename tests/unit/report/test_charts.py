@@ -1,0 +1,143 @@
+"""Charts a person can read and trust: resolution, units, dates with the year, no false OI step,
+log scale for a surge, labelled events, mirrored liquidations, funding caps, dark windows shaded."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from monitor.config import SOURCE_DEFAULTS, Secrets, parse_config
+from monitor.jobs.outputs import token_series
+from monitor.model import Event
+from monitor.report.build import HealthRow, TokenSeries
+from monitor.report.charts import DPI, ChartRenderer
+
+END = pd.Timestamp("2026-11-27", tz="UTC")
+
+
+def hourly(days: float, values, end=END) -> pd.Series:  # noqa: ANN001
+    idx = pd.date_range(end=end, periods=int(days * 24), freq="1h", tz="UTC")
+    v = values(np.arange(len(idx))) if callable(values) else np.full(len(idx), float(values))
+    return pd.Series(v, index=idx)
+
+
+def event(kind: str, days_ago: float) -> Event:
+    return Event(END.to_pydatetime() - dt.timedelta(days=days_ago), "AIA", "ethereum", kind, "0xabc", f"0x{kind}", 1)
+
+
+def texts(ax) -> list[str]:  # noqa: ANN001
+    return [t.get_text() for t in ax.texts]
+
+
+def draw(series: TokenSeries, health=()) -> tuple[ChartRenderer, bytes]:  # noqa: ANN001
+    renderer = ChartRenderer()
+    png = renderer.png("AIA", series, health)
+    renderer.figure.canvas.draw()  # tick labels are only laid out when drawn
+    return renderer, png
+
+
+def test_chart_is_twice_the_old_resolution_with_units_and_dated_axes():
+    from matplotlib.image import imread
+
+    surge = hourly(40, 5e6)
+    renderer, png = draw(TokenSeries(oi=surge, oi_by_venue={"binance": surge}, tvl=hourly(40, 4e7),
+                                     funding={"binance": hourly(40, 0.0004)},
+                                     liq_long=hourly(40, 1e5), liq_short=hourly(40, 5e4)))
+    image = imread(io.BytesIO(png))
+    assert DPI >= 120 and image.shape[1] >= 960 and image.shape[0] >= 1400  # 480 x 540 at 60 dpi before
+    heights = [ax.get_window_extent().height for ax in renderer.axes]
+    assert min(heights) >= 150  # pixels per panel (was ~100)
+    oi_labels = [t.get_text() for t in renderer.ax_oi.get_yticklabels()]
+    assert any(re.match(r"^\$\d+(\.\d)?M$", t) for t in oi_labels), oi_labels
+    assert all(t.endswith("%") for t in (x.get_text() for x in renderer.ax_fund.get_yticklabels()) if t)
+    dates = [t.get_text() for t in renderer.axes[-1].get_xticklabels()]
+    assert all(re.match(r"^20\d\d-\d\d-\d\d", d) for d in dates), dates
+
+
+def test_surge_over_orders_of_magnitude_reads_on_a_log_scale():
+    surge = hourly(10, lambda i: 3e5 * np.exp(i / len(i) * np.log(40)))
+    renderer, _ = draw(TokenSeries(oi=surge, oi_by_venue={"binance": surge}))
+    assert renderer.ax_oi.get_yscale() == "log"
+    calm = hourly(10, 5e6)
+    renderer, _ = draw(TokenSeries(oi=calm, oi_by_venue={"binance": calm, "okx": calm}))
+    assert renderer.ax_oi.get_yscale() == "linear"
+
+
+def test_venues_stack_and_a_later_venue_is_marked_not_summed_into_a_step():
+    renderer, _ = draw(TokenSeries(oi_by_venue={"okx": hourly(60, 5e6), "binance": hourly(30, 5e6)}))
+    assert len(renderer.ax_oi.collections) >= 2  # one band per venue
+    assert any("binance data starts" in t for t in texts(renderer.ax_oi))
+    assert not any("okx data starts" in t for t in texts(renderer.ax_oi))
+
+
+def test_each_event_marker_is_labelled():
+    kinds = ["proxy_upgraded", "contract_created", "perp_delisted", "funding_regime_changed"]
+    series = TokenSeries(oi_by_venue={"okx": hourly(20, 5e6)}, events=tuple(event(k, 3 + i) for i, k in enumerate(kinds)))
+    renderer, _ = draw(series)
+    labels = " | ".join(texts(renderer.ax_oi))
+    for word in ("proxy upgrade", "contract creation", "delisting", "funding interval change"):
+        assert word in labels, labels
+
+
+def test_liquidations_are_mirrored_and_funding_shows_its_cap():
+    series = TokenSeries(oi_by_venue={"okx": hourly(20, 5e6)}, liq_long=hourly(20, 2e6), liq_short=hourly(20, 1e6),
+                         funding={"okx": hourly(20, 0.001)}, funding_cap={"okx": hourly(20, 0.02)})
+    renderer, _ = draw(series)
+    lo, hi = renderer.ax_liq.get_ylim()
+    assert lo <= -2e6 and hi >= 1e6  # longs below zero, shorts above
+    levels = sorted(round(line.get_ydata()[0], 6) for line in renderer.ax_fund.get_lines()
+                    if len(set(line.get_ydata())) == 1 and line.get_linestyle() == "--")
+    assert levels == [-2.0, 2.0]
+
+
+def test_dark_window_is_shaded_from_the_sources_last_point():
+    last = (END - pd.Timedelta(days=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    dark = HealthRow("okx", None, last, 3, 3, 3, True, True, "429")
+    renderer, _ = draw(TokenSeries(oi_by_venue={"okx": hourly(20, 5e6)}), health=[dark])
+    assert "dark: okx" in " ".join(texts(renderer.ax_oi))
+    spans = [p for p in renderer.ax_oi.patches if p.get_alpha() and p.get_alpha() < 0.5]
+    assert len(spans) == 1
+    never = HealthRow("chain", None, None, 2, 2, 0, True, True, "error")
+    renderer, _ = draw(TokenSeries(oi_by_venue={"okx": hourly(20, 5e6)}), health=[never])
+    assert not [p for p in renderer.ax_oi.patches if p.get_alpha() and p.get_alpha() < 0.5]  # not the whole chart
+    assert "no data in view: chain" in " ".join(texts(renderer.ax_oi))
+
+
+@pytest.fixture
+def app(tmp_path):
+    from monitor.app import App
+    from monitor.store import Store
+
+    url = f"sqlite:///{tmp_path / 'c.db'}"
+    cfg = parse_config({"storage": {"url": url}, "tokens": [{"symbol": "AIA"}],
+                        "sources": {n: {"enabled": False} for n in SOURCE_DEFAULTS}})
+    a = App(cfg, store=Store(url), secrets=Secrets({}), now=lambda: END.to_pydatetime())
+    yield a
+    a.close()
+
+
+def store(app, metric, source, s) -> None:  # noqa: ANN001
+    app.store.upsert_observations(pd.DataFrame({"ts": s.index, "source": source, "token": "AIA", "metric": metric,
+                                                "value": s.to_numpy()}))
+
+
+def test_summed_oi_has_no_step_where_a_venue_joins(app):
+    store(app, "oi_usd", "okx", hourly(60, 5e6))
+    store(app, "oi_usd", "binance", hourly(30, 5e6))  # Binance keeps 30 days
+    series, _ = token_series(app, "AIA", (END - pd.Timedelta(days=60)).to_pydatetime(), END.to_pydatetime())
+    assert series.oi.max() / series.oi.min() == pytest.approx(1.0)
+    assert set(series.oi_by_venue) == {"okx", "binance"}
+
+
+def test_chart_liquidations_are_the_rules_own_reading(app):
+    for src in ("okx", "gate"):
+        store(app, "liq_long_usd", src, hourly(5, 1e6))
+    store(app, "liq_long_usd", "coinglass", hourly(5, 3e6))  # the aggregate already holds okx and gate
+    series, _ = token_series(app, "AIA", (END - pd.Timedelta(days=5)).to_pydatetime(), END.to_pydatetime())
+    assert series.liq_long.max() == pytest.approx(3e6)
+
