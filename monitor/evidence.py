@@ -234,7 +234,7 @@ def _inline(d: Mapping[Any, Any], parent: str = "") -> str:
         k = str(k)
         if v is None or (isinstance(v, (list, tuple, dict, set)) and not v):
             continue
-        unit_key = k if _has_unit(k) or not parent else parent
+        unit_key = parent if parent and _has_unit(parent) else k  # {"dex_volume_usd": 8.0} under a _pct
         parts.append(f"{_short_label(k)}: {fmt_value(unit_key, v)}")
     return ", ".join(parts) if parts else "none"
 

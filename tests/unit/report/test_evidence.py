@@ -134,6 +134,8 @@ def test_unknown_keys_and_shapes_never_crash_nor_read_raw():
     assert values["When"] == "2025-11-20 12:00 UTC"
     assert values["Ratio x"] == "3.14"
     assert values["Nested"] == "a: b: $5, c: 1, d: 2.50"
+    mixed = ev.flag_text(Flag("x", "info", "", {"growth_pct": {"dex_volume_usd": 8.0, "holders": 0.5}})).facts
+    assert mixed == (Fact("Growth", "DEX volume: +8.0%, holders: +0.5%"),)
     for fact in text.facts:
         assert not RAW.search(fact.value), fact
     assert ev.flag_text(Flag("x", "info", "", {"windows": [1, 2], "events": "oops", "sources": 3})).title
