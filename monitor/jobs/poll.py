@@ -4,7 +4,7 @@ data, events and request health are written in one transaction (the cursor can n
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -17,6 +17,7 @@ from monitor.timeutil import parse_duration, to_utc
 log = logging.getLogger(__name__)
 
 DEFAULT_LOOKBACK = timedelta(days=30)
+NOT_STORED = "not_stored"  # fetched (or failed) but the store refused the write
 
 
 @dataclass(frozen=True)
@@ -58,21 +59,40 @@ def poll(
     app.store  # noqa: B018 - opened (and migrated) here, once, before any worker thread needs it
     with ThreadPoolExecutor(len(chosen), thread_name_prefix="poll") as pool:
         outcomes = [o for outs in pool.map(run_source, chosen.items()) for o in outs]
+    lost = [o for o in outcomes if o.status == NOT_STORED]
+    if lost:
+        raise StoreError(f"stored {_names(o for o in outcomes if o.status != NOT_STORED)}; not stored: "
+                         f"{_names(lost)}: {lost[0].message}")
     app.store.prune_poll_runs(app.now() - parse_duration(app.config.storage.health_retention))
     return outcomes
+
+
+def _names(outcomes: Iterable[PollOutcome], limit: int = 40) -> str:
+    names = [f"{o.source}/{o.token}" for o in outcomes]
+    more = f" and {len(names) - limit} more" if len(names) > limit else ""
+    return ", ".join(names[:limit]) + more if names else "nothing"
 
 
 def _poll_one(app, name, source, token_cfg, since, until, progress) -> PollOutcome:  # noqa: ANN001
     symbol = token_cfg.symbol
     cfg = getattr(app.config.sources, name)
     start = since
-    if start is None:
-        cursor = app.store.latest_ts(symbol, name)
-        # a recording knows the window it covers (ReplayApp.default_since); otherwise the last 30 days
-        first = getattr(app, "default_since", None) or until - DEFAULT_LOOKBACK
-        start = cursor - parse_duration(cfg.overlap) if cursor else first
     started = app.now()
-    outcome: PollOutcome
+    try:
+        if start is None:
+            cursor = app.store.latest_ts(symbol, name)
+            # a recording knows the window it covers (ReplayApp.default_since); otherwise the last 30 days
+            first = getattr(app, "default_since", None) or until - DEFAULT_LOOKBACK
+            start = cursor - parse_duration(cfg.overlap) if cursor else first
+        outcome = _fetch_and_store(app, name, source, token_cfg, symbol, start, until, started)
+    except StoreError as exc:  # the others go on; poll() then says what was stored and what was not
+        outcome = PollOutcome(name, symbol, NOT_STORED, message=str(exc))
+    if progress is not None:
+        progress(outcome)
+    return outcome
+
+
+def _fetch_and_store(app, name, source, token_cfg, symbol, start, until, started) -> PollOutcome:  # noqa: ANN001
     try:
         result = source.fetch(token_cfg, start, until)
         runs = app.health.drain(name, symbol)
@@ -92,8 +112,6 @@ def _poll_one(app, name, source, token_cfg, since, until, progress) -> PollOutco
     except Exception as exc:  # a broken source must not stop the others; its traceback is logged
         log.exception("%s/%s: unexpected failure", name, symbol)
         outcome = _failed(app, name, symbol, started, "error", type(exc).__name__, app.redactor(exc))
-    if progress is not None:
-        progress(outcome)
     return outcome
 
 

@@ -145,8 +145,9 @@ class Store(Bookkeeping):
             with translate("integrity check"):
                 raise
         if problems != ["ok"]:
-            raise StoreError(f"{where} is damaged (quick_check: {'; '.join(problems[:3])[:300]}); restore it from a "
-                             "backup or move it aside (it was not modified)")
+            found = " ".join(problems[:3]).replace("\n", " ")[:300]
+            raise StoreError(f"{where} is damaged (quick_check: {found}); restore it from a backup or move it aside "
+                             "(it was not modified)")
 
     def schema_version(self) -> int | None:
         """The recorded schema version, None before the first migration."""
