@@ -57,7 +57,10 @@ def parse_duration(text: str | int | float) -> timedelta:
     match = _DURATION.match(text)
     if not match:
         raise ValueError(f"not a duration: {text!r} (use e.g. 30s, 15m, 4h, 7d)")
-    return timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2)])
+    try:
+        return timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2)])
+    except OverflowError:
+        raise ValueError(f"not a duration: {text!r} is too long") from None
 
 
 def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:

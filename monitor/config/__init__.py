@@ -139,6 +139,8 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise ConfigError(f"{path}: not valid YAML{where}: {problem}") from None
+    except ValueError as exc:  # YAML's own scalars, e.g. an unquoted 2025-02-30 timestamp
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
     return resolve_paths(parse_config(data, origin=str(path)), path.resolve().parent)
 
 

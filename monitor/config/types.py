@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from datetime import date, datetime, time, timedelta
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BeforeValidator
@@ -22,24 +22,24 @@ from monitor.timeutil import parse_duration, to_utc
 MAX_DURATION = timedelta(days=3650)
 
 
-def _duration(minimum: timedelta, strict: bool):  # noqa: ANN202 - a validator
+def _duration(allow_zero: bool):  # noqa: ANN202 - a validator
     def check(value: str) -> str:
         try:
             span = parse_duration(value)
-        except (ValueError, OverflowError):
+        except ValueError:
             raise ValueError(f"{value!r} is not a duration; write a number and one of s, m, h, d, w "
                              "(e.g. 30s, 15m, 4h, 7d)") from None
-        if span < minimum or (strict and span == minimum):
-            raise ValueError(f"{value!r} must be {'longer than' if strict else 'at least'} {minimum.total_seconds():g}s")
-        if span > MAX_DURATION:
+        if not span and not allow_zero:
+            raise ValueError(f"{value!r} must be longer than zero")
+        if span > MAX_DURATION:  # date arithmetic with it would leave the calendar
             raise ValueError(f"{value!r} is longer than {MAX_DURATION.days} days")
         return value
 
     return check
 
 
-Duration = Annotated[str, AfterValidator(_duration(timedelta(0), strict=True))]
-DurationOrZero = Annotated[str, AfterValidator(_duration(timedelta(0), strict=False))]
+Duration = Annotated[str, AfterValidator(_duration(allow_zero=False))]
+DurationOrZero = Annotated[str, AfterValidator(_duration(allow_zero=True))]
 
 # ccxt unified symbols: BASE/QUOTE for spot, BASE/QUOTE:SETTLE for a perpetual swap (a dated future adds
 # -YYMMDD, which is not a perp). Bases may start with digits (1000PEPE) or a lowercase multiplier (kPEPE).
@@ -67,14 +67,13 @@ SpotSymbol = Annotated[str, AfterValidator(_spot)]
 
 
 def _utc(value: Any) -> datetime:
-    # YAML itself turns an unquoted 2025-10-01 into a date and 2025-10-01T00:00:00Z into a datetime
-    if isinstance(value, date) and not isinstance(value, datetime):
-        value = datetime.combine(value, time())
-    if isinstance(value, bool) or not isinstance(value, (str, int, float, datetime)):
+    # YAML itself turns an unquoted 2025-10-01 into a date (read back through its ISO text) and
+    # 2025-10-01T00:00:00Z into a datetime
+    if isinstance(value, bool):  # YAML reads yes/no/true as booleans, and a bool is an int
         raise ValueError("expected an ISO-8601 date or time (e.g. 2025-10-01T00:00:00Z) or epoch seconds")
     try:
         return to_utc(value)
-    except (ValueError, OverflowError, OSError):
+    except (ValueError, OverflowError, OSError):  # OverflowError, OSError: epoch beyond the platform's range
         raise ValueError(f"{value!r} is not an ISO-8601 date or time (e.g. 2025-10-01T00:00:00Z) "
                          "or epoch seconds") from None
 
@@ -87,7 +86,7 @@ _ENCODED_BREAK = re.compile(r"%0[ad]|=0[ad]|\\[rn]|=\?", re.IGNORECASE)
 
 def _header(value: str) -> str:
     for ch in value:
-        if unicodedata.category(ch) in ("Cc", "Zl", "Zp") and ch != "\t":
+        if unicodedata.category(ch) in ("Cc", "Zl", "Zp"):
             raise ValueError(f"must not contain a line break or control character ({ch!r}); "
                              "it would end up in a mail header")
     if _ENCODED_BREAK.search(value):

@@ -112,3 +112,102 @@ def test_log_records_are_scrubbed_of_the_apps_secrets(caplog):
         assert record.getMessage() == "GET /q?key=****"
     finally:
         logging.getLogger().removeHandler(handler)
+
+
+# ---------------------------------------------------------------- field types checked at load
+
+
+def problems(text: str) -> list[str]:
+    import yaml
+
+    try:
+        parse_config(yaml.safe_load(text))
+    except ConfigError as exc:
+        return exc.problems
+    return []
+
+
+@pytest.mark.parametrize("text, path", [
+    ("sources: {okx: {poll_interval: 1hr}}", "sources.okx.poll_interval"),
+    ("sources: {okx: {poll_interval: 0s}}", "sources.okx.poll_interval"),
+    ("sources: {okx: {poll_interval: 0.0h}}", "sources.okx.poll_interval"),
+    ("signals: {trend_window: 99999w}", "signals.trend_window"),  # beyond ten years: dates would overflow
+    ("sources: {okx: {overlap: 99999999999999999w}}", "sources.okx.overlap"),  # beyond timedelta itself
+    ("sources: {okx: {markets_cache_ttl: 1 day}}", "sources.okx.markets_cache_ttl"),
+])
+def test_a_duration_the_code_cannot_use_is_refused_at_load(text, path):
+    [problem] = problems(text)
+    assert problem.startswith(f"{path}: ")
+
+
+def test_zero_is_allowed_where_it_means_none():
+    config = parse_config({"sources": {"okx": {"overlap": "0s", "markets_cache_ttl": "0m"},
+                                       "dune": {"max_age": "0h", "failure_backoff": "0s", "billing_pause": "0s"}}})
+    assert config.sources.okx.overlap == "0s" and config.sources.dune.max_age == "0h"
+    assert parse_config({"signals": {"trend_window": "520w"}}).signals.trend_window == "520w"
+
+
+@pytest.mark.parametrize("venue, symbol", [("perp", "ENAUSDT"), ("perp", "ENA/USDT"), ("perp", "ENA-USDT-SWAP"),
+                                           ("perp", "ENA/USDT:USDT-251226"), ("perp", "ENA/USDT:"),
+                                           ("spot", "ENA/USDT:USDT"), ("spot", "ENA_USDT"), ("spot", "/USDT")])
+def test_symbols_must_be_ccxt_unified(venue, symbol):
+    [problem] = problems(f"tokens: [{{symbol: ENA, venues: {{gate: {{{venue}: '{symbol}'}}}}}}]")
+    assert problem.startswith(f"tokens[0].venues.gate.{venue}: ") and "ccxt unified" in problem
+
+
+@pytest.mark.parametrize("ts, expected", [
+    ("2025-10-01", "2025-10-01T00:00:00+00:00"),  # YAML makes this a date
+    ("2025-10-01T06:00:00+02:00", "2025-10-01T04:00:00+00:00"),  # and this an aware datetime
+    ("'2025-10-01 06:00:00'", "2025-10-01T06:00:00+00:00"),  # a naive time is UTC
+    ("1759276800", "2025-10-01T00:00:00+00:00"),  # epoch seconds
+])
+def test_migration_times_load_as_utc(ts, expected):
+    import yaml
+
+    config = parse_config(yaml.safe_load(f"tokens: [{{symbol: ENA, migrations: [{{id: v2, ts: {ts}}}]}}]"))
+    assert config.tokens[0].migrations[0].ts.isoformat() == expected
+
+
+@pytest.mark.parametrize("ts", ["soon", "'2025-02-30'", "yes", "1.0e+30", "-1.0e+20", "1.0e+18", "[2025]"])
+def test_a_migration_time_that_is_not_one_is_refused(ts):
+    [problem] = problems(f"tokens: [{{symbol: ENA, migrations: [{{id: v2, ts: {ts}}}]}}]")
+    assert problem.startswith("tokens[0].migrations[0].ts: ")
+
+
+def test_an_impossible_unquoted_date_is_a_config_error_not_a_crash(tmp_path):
+    path = tmp_path / "config.yaml"
+    path.write_text("tokens:\n  - symbol: ENA\n    migrations: [{id: v2, ts: 2025-02-30}]\n")
+    with pytest.raises(ConfigError, match="not valid YAML.*day is out of range"):
+        load_config(path)
+
+
+@pytest.mark.parametrize("value", ["[divmon]\\tx", "[divmon]\\u2028Bcc: x", "[divmon]\\x85Bcc: x", "a%0d%0aBcc: x",
+                                   "a=0ABcc: x", "a\\\\nBcc: x", "=?utf-8?b?W2Rpdm1vbl0=?="])
+def test_header_text_refuses_raw_and_encoded_breaks(value):
+    [problem] = problems(f'email: {{subject_prefix: "{value}"}}')
+    assert problem.startswith("email.subject_prefix: ")
+
+
+def test_header_text_keeps_plain_unicode():
+    assert parse_config({"email": {"subject_prefix": "[divmon → 50% ünïcode]"}}).email.subject_prefix == \
+        "[divmon → 50% ünïcode]"
+
+
+def test_relative_paths_in_a_file_follow_the_file(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    folder = tmp_path / "etc"
+    folder.mkdir()
+    path = folder / "config.yaml"
+    path.write_text("storage: {url: 'sqlite:///data/d.db?timeout=5', cache_dir: cache}\nreport: {out_dir: out}\n"
+                    "email: {ca_file: ca.pem}\nsources: {dune: {queries_dir: q, ids_file: ids.json}}\n")
+    config = load_config(path)
+    assert config.storage.url == f"sqlite:///{folder}/data/d.db?timeout=5"
+    assert (config.storage.cache_dir, config.report.out_dir, config.email.ca_file) == \
+        (f"{folder}/cache", f"{folder}/out", f"{folder}/ca.pem")
+    assert (config.sources.dune.queries_dir, config.sources.dune.ids_file) == (f"{folder}/q", f"{folder}/ids.json")
+    kept = ["sqlite:////var/lib/divmon.db", "sqlite://", "sqlite:///:memory:", "postgresql+psycopg://u@h/db"]
+    for url in kept:
+        path.write_text(f"storage: {{url: '{url}', cache_dir: /var/cache/divmon}}\n")
+        config = load_config(path)
+        assert config.storage.url == url and config.storage.cache_dir == "/var/cache/divmon"
+    assert load_config(None).storage.url == "sqlite:///divmon.db"  # no file: the current folder
