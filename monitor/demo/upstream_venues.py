@@ -105,6 +105,11 @@ def binance(path: str, q: dict[str, str], body: bytes) -> Answer | None:
     if path == "/api/v3/exchangeInfo":
         return 200, JSON, {"timezone": "UTC", "serverTime": T_MS, "rateLimits": [], "exchangeFilters": [],
                            "symbols": _binance_symbols(spot=True)}
+    if path == "/fapi/v1/fundingInfo":  # only the symbols whose funding terms were adjusted
+        return 200, JSON, [{"symbol": f"{s.symbol}USDT", "adjustedFundingRateCap": "0.02000000",
+                            "adjustedFundingRateFloor": "-0.02000000", "fundingIntervalHours": s.funding(T_S)[0],
+                            "disclaimer": False}
+                           for s in SCENARIOS.values() if "binance" in s.venues and s.funding(T_S)[0] != 8]
     s = by_venue_id("binance", q.get("symbol", ""))
     if s is None:
         return 400, JSON, {"code": -1121, "msg": "Invalid symbol."}
@@ -178,7 +183,7 @@ def bybit(path: str, q: dict[str, str], body: bytes) -> Answer | None:
                     "lotSizeFilter": {"maxOrderQty": "5000000", "minOrderQty": "1", "qtyStep": "1",
                                       "postOnlyMaxOrderQty": "5000000", "maxMktOrderQty": "1000000",
                                       "minNotionalValue": "5"},
-                    "unifiedMarginTrade": True, "fundingInterval": 480, "settleCoin": "USDT", "copyTrading": "both",
+                    "unifiedMarginTrade": True, "fundingInterval": s.funding(T_S)[0] * 60, "settleCoin": "USDT", "copyTrading": "both",
                     "upperFundingRate": "0.02", "lowerFundingRate": "-0.02", "isPreListing": False,
                     "preListingInfo": None, "riskParameters": {"priceLimitRatioX": "0.05", "priceLimitRatioY": "0.1"},
                     "displayName": "",
@@ -245,34 +250,50 @@ def okx(path: str, q: dict[str, str], body: bytes) -> Answer | None:
                         "ruleType": "normal", "instIdCode": 100,
                     })
         return 200, JSON, {"code": "0", "msg": "", "data": data}
-    return _throttle("okx", q.get("instId") or q.get("instFamily") or q.get("ccy") or "")
+    throttled = _throttle("okx", q.get("instId") or q.get("instFamily") or q.get("ccy") or "")
+    s = by_venue_id("okx", q.get("instId", ""))
+    if throttled is None and path == "/api/v5/public/funding-rate" and s is not None:
+        hours = s.funding(T_S)[0]
+        t = (T_S - T_S % (hours * HOUR) + hours * HOUR) * 1000
+        return 200, JSON, {"code": "0", "msg": "", "data": [{
+            "instType": "SWAP", "instId": venue_id("okx", s.symbol), "method": "current_period",
+            "formulaType": "withRate", "fundingRate": _num(s.funding(T_S)[1]), "nextFundingRate": "",
+            "fundingTime": str(t), "nextFundingTime": str(t + hours * HOUR * 1000), "minFundingRate": "-0.015",
+            "maxFundingRate": "0.015", "interestRate": "0.0001", "impactValue": "20000", "settState": "settled",
+            "settFundingRate": _num(s.funding(T_S)[1]), "premium": "0.0001", "ts": str(T_MS)}]}
+    return throttled
+
+
+def _gate_contract(s: Scenario) -> dict[str, Any]:
+    return {
+        "name": venue_id("gate", s.symbol), "type": "direct", "quanto_multiplier": "10",
+        "ref_discount_rate": "0", "order_price_deviate": "0.5", "maintenance_rate": "0.01",
+        "mark_type": "index", "last_price": _num(s.price(T_S)), "mark_price": _num(s.price(T_S)),
+        "index_price": _num(s.price(T_S)), "funding_rate_indicative": "0.0001",
+        "mark_price_round": "0.0001", "funding_offset": 0, "in_delisting": False,
+        "risk_limit_base": "100000", "interest_rate": "0.0003", "order_price_round": "0.0001",
+        "order_size_min": 1, "ref_rebate_rate": "0.2", "funding_interval": s.funding(T_S)[0] * HOUR,
+        "risk_limit_step": "100000", "leverage_min": "1", "leverage_max": "50",
+        "risk_limit_max": "1000000", "maker_fee_rate": "-0.00025", "taker_fee_rate": "0.00075",
+        "funding_rate": "0.0001", "order_size_max": 1000000, "funding_next_apply": T_S + 2 * HOUR,
+        "short_users": 300, "config_change_time": T_S - 50 * 86400, "trade_size": 100000000,
+        "position_size": 1000000, "long_users": 500, "funding_impact_value": "5000",
+        "orders_limit": 100, "trade_id": 1000, "orderbook_id": 2000, "enable_bonus": True,
+        "enable_credit": True, "create_time": T_S - 300 * 86400, "funding_cap_ratio": "0.75",
+        "funding_rate_limit": "0.003", "status": "trading", "launch_time": T_S - 300 * 86400,
+        "delisting_time": 0, "delisted_time": 0,
+    }
 
 
 def gate(path: str, q: dict[str, str], body: bytes) -> Answer | None:
     if path == "/api/v4/futures/usdt/contracts":
-        rows = []
-        for s in SCENARIOS.values():
-            if "gate" in s.venues:
-                rows.append({
-                    "name": venue_id("gate", s.symbol), "type": "direct", "quanto_multiplier": "10",
-                    "ref_discount_rate": "0", "order_price_deviate": "0.5", "maintenance_rate": "0.01",
-                    "mark_type": "index", "last_price": _num(s.price(T_S)), "mark_price": _num(s.price(T_S)),
-                    "index_price": _num(s.price(T_S)), "funding_rate_indicative": "0.0001",
-                    "mark_price_round": "0.0001", "funding_offset": 0, "in_delisting": False,
-                    "risk_limit_base": "100000", "interest_rate": "0.0003", "order_price_round": "0.0001",
-                    "order_size_min": 1, "ref_rebate_rate": "0.2", "funding_interval": 28800,
-                    "risk_limit_step": "100000", "leverage_min": "1", "leverage_max": "50",
-                    "risk_limit_max": "1000000", "maker_fee_rate": "-0.00025", "taker_fee_rate": "0.00075",
-                    "funding_rate": "0.0001", "order_size_max": 1000000, "funding_next_apply": T_S + 2 * HOUR,
-                    "short_users": 300, "config_change_time": T_S - 50 * 86400, "trade_size": 100000000,
-                    "position_size": 1000000, "long_users": 500, "funding_impact_value": "5000",
-                    "orders_limit": 100, "trade_id": 1000, "orderbook_id": 2000, "enable_bonus": True,
-                    "enable_credit": True, "create_time": T_S - 300 * 86400, "funding_cap_ratio": "0.75",
-                    "status": "trading", "launch_time": T_S - 300 * 86400,
-                })
-        return 200, JSON, rows
+        return 200, JSON, [_gate_contract(s) for s in SCENARIOS.values() if "gate" in s.venues]
     contract = q.get("contract") or path.rsplit("/", 1)[-1]
-    return _throttle("gate", contract)
+    throttled = _throttle("gate", contract)
+    s = by_venue_id("gate", contract)
+    if throttled is None and path.startswith("/api/v4/futures/usdt/contracts/") and s is not None:
+        return 200, JSON, _gate_contract(s)
+    return throttled
 
 
 def _throttle(venue: str, instrument: str) -> Answer | None:
