@@ -86,35 +86,13 @@ def gather_inputs(app: Any, symbol: str, now: datetime):  # noqa: ANN201 - Token
     now_s = epoch_s(now)
     reach = max(parse_duration(config.signals.event_window), parse_duration(config.signals.window)
                 + timedelta(days=config.signals.redeploy_days + 1))
-    ph = "%s" if store.dialect == "postgresql" else "?"
-    q_cat = f"SELECT metric, source, first_ts, last_ts FROM series WHERE token = {ph}"
-    q_obs = (f"SELECT ts, value FROM observations WHERE token = {ph} AND metric = {ph} AND source = {ph} "
-             f"AND ts >= {ph} AND ts <= {ph} ORDER BY ts")
-    q_runs = (f"SELECT source, status, http_status, started_at, rows, endpoint FROM poll_runs "
-              f"WHERE token IN ({ph}, '*') "
-              f"AND started_at >= {ph} AND started_at <= {ph}")
-    q_any_event = f"SELECT 1 FROM events WHERE token = {ph} AND ts >= {ph} AND ts <= {ph} LIMIT 1"
     spans = {"dev": epoch_s(now - dev), "main": epoch_s(now - main)}
 
-    def run(conn: Any) -> tuple[list, list, list, bool]:
-        cur = conn.connection.driver_connection.cursor()
-        try:
-            cur.execute(q_cat, (symbol,))
-            cat = [tuple(r) for r in cur.fetchall()]
-            parts = []
-            for metric, source, first_ts, last_ts in sorted(cat):
-                span = "dev" if metric in DEV_METRICS else "main" if metric in MARKET_METRICS else None
-                if span is not None and first_ts <= now_s and last_ts >= spans[span]:
-                    cur.execute(q_obs, (symbol, metric, source, spans[span], now_s))
-                    parts.append((metric, source, cur.fetchall()))
-            cur.execute(q_runs, (symbol, epoch_s(now - HEALTH_WINDOW), now_s))
-            runs = cur.fetchall()
-            cur.execute(q_any_event, (symbol, epoch_s(now - reach), now_s))
-            return cat, parts, runs, cur.fetchone() is not None
-        finally:
-            cur.close()
+    def since(metric: str) -> int | None:
+        return spans["dev"] if metric in DEV_METRICS else spans["main"] if metric in MARKET_METRICS else None
 
-    cat, parts, run_rows, any_event = store.read(run, "evaluation read")
+    rows = store.token_rows(symbol, since, now_s, epoch_s(now - HEALTH_WINDOW), epoch_s(now - reach))
+    cat, parts, run_rows, any_event = rows.catalogue, rows.series, rows.poll_runs, rows.any_event
     events = tuple(store.read_events(symbol, now - reach, now)) if any_event else ()
     intervals, event_sources, configured = _configured(config, symbol, getattr(app, "disabled", {}))
     for name in {row[1] for row in cat}:

@@ -119,6 +119,25 @@ def test_a_flag_firing_again_in_the_second_it_resolved_reopens_that_episode(stor
     assert (row["resolved_at"], row["severity"], row["evidence"]) == (None, "high", {"ratio": 140.0})
 
 
+def test_token_rows_reads_only_the_wanted_series_within_their_spans(store):
+    store.upsert_observations(pd.concat([frame(n=48), frame(n=48, metric="dev_commits", source="github"),
+                                         frame(n=48, metric="ignored_metric", source="okx"),
+                                         frame(n=48, token="OTHER")]))
+    store.record_poll_runs([PollRun("binance", "AIA", T0, T0, "ok"), PollRun("okx", "*", T0, T0, "throttled", 429),
+                            PollRun("okx", "OTHER", T0, T0, "ok"), PollRun("bybit", "AIA", T0 - timedelta(days=2),
+                                                                            T0, "ok")])
+    end = int((T0 + timedelta(hours=40)).timestamp())
+    spans = {"oi_usd": end - 10 * 3600, "dev_commits": end - 30 * 3600}
+    rows = store.token_rows("AIA", spans.get, end, int((T0 - timedelta(days=1)).timestamp()), end - 3600)
+    assert len(rows.catalogue) == 3
+    got = {(m, s): [ts for ts, _ in pts] for m, s, pts in rows.series}
+    assert set(got) == {("oi_usd", "binance"), ("dev_commits", "github")}
+    assert got[("oi_usd", "binance")] == list(range(end - 10 * 3600, end + 1, 3600))
+    assert len(got[("dev_commits", "github")]) == 31
+    assert sorted((r[0], r[1]) for r in rows.poll_runs) == [("binance", "ok"), ("okx", "throttled")]
+    assert rows.any_event is False
+
+
 def test_delivery_record_and_lock(store):
     assert store.get_delivery("email", "2026-01-01") is None
     store.save_delivery("email", "2026-01-01", message_id="<a@b>", status="pending", attempts=1)
