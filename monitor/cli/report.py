@@ -25,10 +25,10 @@ def _report(app, args: argparse.Namespace) -> int:  # noqa: ANN001
     at = to_utc(args.at) if args.at else None
     out = args.out or None
     if out == "-":
-        from monitor.jobs.outputs import make_report, render_report
+        from monitor.jobs.outputs import chart_workers, make_report, render_report
 
         data = make_report(app, tokens=tokens, at=at, charts=args.format == "html")
-        sys.stdout.write(render_report(data, args.format))
+        sys.stdout.write(render_report(data, args.format, chart_workers(app, len(data.tokens))))
         return 0
     for path in report_job(app, formats=[args.format], out=out, tokens=tokens, at=at):
         print(path)

@@ -147,13 +147,50 @@ def make_report(app: Any, *, tokens: list[str] | None = None, at: datetime | Non
     return build_report(stated, series, health_rows(app, end), generated_at=now, at=at, events=events)
 
 
-def render_report(data: ReportData, fmt: str) -> str:
+CHART_PARALLEL_MIN = 24  # below this many charts, starting a process costs more than it saves
+
+
+def chart_workers(app: Any, n_tokens: int) -> int:
+    """Processes for drawing charts: signals.workers (capped by the CPUs) once there are enough charts."""
+    workers = int(getattr(app.config.signals, "workers", 1) or 1)
+    if workers <= 1 or n_tokens < CHART_PARALLEL_MIN:
+        return 1
+    return max(1, min(workers, os.cpu_count() or 1))
+
+
+def chart_pngs(data: ReportData, workers: int = 1) -> dict[int, bytes]:
+    """rank -> PNG. With workers > 1 this process draws one share while spawned processes draw the
+    rest (round-robin shares: ranks differ in how much they draw); a failed pool falls back to here."""
+    from monitor.report.charts import render_pngs
+
+    tokens = [t for t in data.tokens if t.series is not None and not t.series.is_empty()]
+    if workers <= 1 or len(tokens) < 2:
+        return render_pngs(tokens)
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
+    shares = [tokens[i::workers] for i in range(workers)]
+    out: dict[int, bytes] = {}
+    with ProcessPoolExecutor(workers - 1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = [(share, pool.submit(render_pngs, share)) for share in shares[1:]]
+        out.update(render_pngs(shares[0]))
+        for share, future in futures:
+            try:
+                out.update(future.result())
+            except BrokenProcessPool as exc:  # e.g. a script without the `if __name__ == "__main__":` guard
+                log.warning("chart workers failed (%s); drawing the rest in this process", exc)
+                out.update(render_pngs(share))
+    return out
+
+
+def render_report(data: ReportData, fmt: str, workers: int = 1) -> str:
     from monitor.report import render
 
     if fmt == "html":
-        from monitor.report.charts import data_uri, render_pngs
+        from monitor.report.charts import data_uri
 
-        return render.render_html(data, {rank: data_uri(png) for rank, png in render_pngs(data.tokens).items()})
+        return render.render_html(data, {rank: data_uri(png) for rank, png in chart_pngs(data, workers).items()})
     if fmt == "md":
         return render.render_markdown(data)
     if fmt == "json":
@@ -180,7 +217,8 @@ def report_job(app: Any, *, formats: list[str] | None = None, out: str | None = 
     written = []
     for fmt in formats:
         path = Path(out) if out and len(formats) == 1 else Path(app.config.report.out_dir) / f"divmon-report.{fmt}"
-        written.append(write_atomic(path, render_report(data, fmt)))
+        workers = chart_workers(app, len(data.tokens)) if fmt == "html" else 1
+        written.append(write_atomic(path, render_report(data, fmt, workers)))
         log.info("report written: %s", path)
     return written
 

@@ -51,8 +51,13 @@ class ChartRenderer:
         self.figure.subplots_adjust(left=0.11, right=0.97, top=0.955, bottom=0.045, hspace=0.32)
         usd = ticker.FuncFormatter(lambda v, _pos: fmt_usd(v) if v else "0")
         pct = ticker.FuncFormatter(lambda v, _pos: f"{v:.3f}%")
+        # Drawing axes is most of the cost: titles are plain text above each panel (set_title measures
+        # every tick label to place itself), series names a coloured key (no legend boxes), no minor
+        # ticks, and no axis-label placement (there are no axis labels).
         for ax, title in zip(self.axes, PANELS, strict=True):
-            ax.set_title(title, fontsize=9, loc="left", pad=3)
+            ax.text(0.0, 1.02, title, transform=ax.transAxes, fontsize=9, va="bottom", ha="left")
+            for axis in (ax.xaxis, ax.yaxis):
+                axis._update_label_position = _no_label  # noqa: SLF001 - see above
             ax.tick_params(labelsize=8, labelbottom=ax is self.axes[-1])
             ax.yaxis.set_major_locator(ticker.MaxNLocator(Y_TICKS))
             ax.yaxis.set_minor_locator(ticker.NullLocator())
@@ -94,16 +99,13 @@ class ChartRenderer:
         ax.yaxis.set_major_formatter(self._formatters.get(ax) or ticker.FuncFormatter(lambda v, _p: f"{v:g}"))
 
     def _legend(self, ax: Any, names: Sequence[tuple[str, str]]) -> None:
-        if names:
-            handles = [self._line_handle(color) for _, color in names]
-            self._keep(ax.legend(handles, [n for n, _ in names], fontsize=7, loc="upper left", ncol=min(len(names), 5),
-                                 frameon=False, bbox_to_anchor=(0.0, 1.0), handlelength=1.2, columnspacing=1.0))
-
-    @staticmethod
-    def _line_handle(color: str) -> Any:
-        from matplotlib.lines import Line2D
-
-        return Line2D([], [], color=color, linewidth=2)
+        """Series names in their colours along the top left of the panel, laid out by an estimated
+        width (measuring text would cost a renderer pass)."""
+        x = 0.01
+        for name, color in names:
+            self._keep(ax.text(x, 0.97, "■ " + name, transform=ax.transAxes, fontsize=7, va="top", ha="left",
+                               color=color, parse_math=False))
+            x += 0.0125 * (len(name) + 2) + 0.02
 
     def _x_ticks(self, lo: float, hi: float) -> None:
         ticker = self._ticker
@@ -177,7 +179,7 @@ class ChartRenderer:
             self._dark(health, lo, hi)
             self._x_ticks(lo, hi)
         buf = io.BytesIO()
-        self.figure.savefig(buf, format="png", dpi=self.dpi, pil_kwargs={"compress_level": 2})
+        self.figure.savefig(buf, format="png", dpi=self.dpi, pil_kwargs={"compress_level": 1})
         return buf.getvalue()
 
     def _open_interest(self, series: TokenSeries, line: Any, xs: list[float], filled: set[int]) -> None:
@@ -274,6 +276,10 @@ class ChartRenderer:
         if never:
             self._keep(self.ax_oi.text(1.0, 1.02, f"no data in view: {', '.join(never)}", transform=self.ax_oi.transAxes,
                                        fontsize=7, color="#333", ha="right", va="bottom", parse_math=False))
+
+
+def _no_label(renderer: Any) -> None:
+    """Axis label placement, skipped: the charts have no axis labels."""
 
 
 def _spans_orders(series: Iterable[Any]) -> bool:

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import os
 import re
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -141,3 +143,23 @@ def test_chart_liquidations_are_the_rules_own_reading(app):
     series, _ = token_series(app, "AIA", (END - pd.Timedelta(days=5)).to_pydatetime(), END.to_pydatetime())
     assert series.liq_long.max() == pytest.approx(3e6)
 
+
+
+def test_charts_drawn_in_worker_processes_match_one_process(app):
+    from monitor.jobs.outputs import CHART_PARALLEL_MIN, chart_pngs, chart_workers
+    from monitor.model import Verdict
+    from monitor.report.build import build_report
+
+    tokens = ["AIA", "BBB", "CCC"]
+    series = {}
+    for i, t in enumerate(tokens):
+        s = hourly(10, 1e6 * (i + 1))
+        series[t] = TokenSeries(oi=s, oi_by_venue={"okx": s}, funding={"okx": hourly(10, 0.0001 * (i + 1))})
+    data = build_report([Verdict(t, "mixed", 50 - i, 0.9, (), END.to_pydatetime()) for i, t in enumerate(tokens)],
+                        series)
+    assert chart_pngs(data, workers=2) == chart_pngs(data, workers=1)
+    assert len(chart_pngs(data, workers=1)) == 3
+    two = SimpleNamespace(config=parse_config({"signals": {"workers": 2}}))
+    assert chart_workers(two, CHART_PARALLEL_MIN - 1) == 1
+    assert chart_workers(two, CHART_PARALLEL_MIN) == min(2, os.cpu_count() or 1)
+    assert chart_workers(SimpleNamespace(config=parse_config({"signals": {"workers": 1}})), 500) == 1
