@@ -28,10 +28,13 @@ TOKENS = ("SURGE", "ORGANIC", "DARK", "SPLIT")
 
 
 @contextmanager
-def scenario(tmp_path: Path, db_url: str, sources: tuple[str, ...] = SOURCES,
+def scenario(tmp_path: Path, db_url: str, sources: tuple[str, ...] = SOURCES, servers: dict | None = None,
              **sections: dict[str, Any]) -> Iterator[Path]:
-    """Start the upstreams of ``sources``; yield a config.yaml that enables exactly those."""
-    servers = start_upstreams(list(sources))
+    """Start the upstreams of ``sources`` (put into ``servers`` when given, to count their requests); yield
+    a config.yaml that enables exactly those."""
+    started = start_upstreams(list(sources))
+    if servers is not None:
+        servers.update(started)
     try:
         data = demo_config(db_url, str(tmp_path / "reports"))
         data["network"] = {"allow_loopback": True, "allow_plain_http": True}
@@ -39,7 +42,7 @@ def scenario(tmp_path: Path, db_url: str, sources: tuple[str, ...] = SOURCES,
         for name in ("binance", "bybit", "okx", "gate", "bitget", "hyperliquid", "coinglass", "coingecko",
                      "defillama", "dune", "github", "etherscan", "chain"):
             all_sources.setdefault(name, {})["enabled"] = name in sources
-        for name, url in base_urls(servers).items():
+        for name, url in base_urls(started).items():
             all_sources[name].update(base_url=url, rate_limit_per_s=1000.0, burst=1000)
         all_sources["github"]["stats_wait_s"] = 0.0
         for key, value in sections.items():
@@ -48,7 +51,7 @@ def scenario(tmp_path: Path, db_url: str, sources: tuple[str, ...] = SOURCES,
         path.write_text(yaml.safe_dump(data))
         yield path
     finally:
-        stop_all(servers)
+        stop_all(started)
 
 
 def env() -> dict[str, str]:
