@@ -1,8 +1,8 @@
 """`divmon run`: APScheduler 3 in UTC with jobs built from config.yaml.
 
 Jobs: ``poll:<source>`` at each enabled source's poll_interval, ``evaluate``/``report``/``digest`` on
-their cron expressions, ``heartbeat`` every schedule.heartbeat_s. Every job is added with
-misfire_grace_time, coalesce=True and max_instances=1 (APScheduler's defaults are a 1 s grace and
+their cron expressions, ``prune`` (storage.retention) daily, ``heartbeat`` every schedule.heartbeat_s.
+Every job is added with misfire_grace_time, coalesce=True and max_instances=1 (APScheduler's defaults are a 1 s grace and
 local time). A job that raises is logged (redacted) and counted; the scheduler goes on. One daemon per
 database: a lease in the meta table (``lock:daemon``), renewed by the heartbeat; when the lease cannot
 be renewed for longer than its TTL the daemon exits non-zero instead of running idle.
@@ -25,6 +25,7 @@ from monitor.timeutil import parse_duration
 
 log = logging.getLogger(__name__)
 EXIT_LOCKED = 75  # EX_TEMPFAIL: another daemon holds the database
+PRUNE_CRON = "17 3 * * *"  # storage.retention applied daily, off the hour the other jobs crowd
 
 
 class DaemonLocked(MonitorError):
@@ -189,6 +190,11 @@ class Daemon:
             for outcome in digest_job(self.app, send=True, verdicts=self._verdicts):
                 log.info("digest %s %s: %s %s", outcome.channel, outcome.period, outcome.status, outcome.detail)
 
+    def prune(self) -> None:
+        from monitor.jobs.prune import prune
+
+        prune(self.app)
+
     def heartbeat(self) -> None:
         """Renew the lease; exit non-zero when another daemon took it or the store stays unreachable."""
         try:
@@ -245,6 +251,7 @@ class Daemon:
         out.append(JobSpec("evaluate", self.evaluate, cron(cfg.schedule.evaluate)))
         out.append(JobSpec("report", self.report, cron(cfg.schedule.report)))
         out.append(JobSpec("digest", self.digest, cron(cfg.schedule.digest)))
+        out.append(JobSpec("prune", self.prune, cron(PRUNE_CRON)))
         out.append(JobSpec("heartbeat", self.heartbeat,
                            IntervalTrigger(seconds=cfg.schedule.heartbeat_s, timezone=UTC)))
         now = now or datetime.now(UTC)
@@ -355,6 +362,7 @@ class Daemon:
             steps.append(("evaluate", lambda: verdicts.setdefault("v", self.evaluate())))
             steps.append(("report", lambda: self.report(verdicts.get("v"))))
             steps.append(("digest", self.digest))
+            steps.append(("prune", self.prune))
             for name, fn in steps:
                 marker = object()
                 result = self.guard(name, lambda fn=fn: fn() or marker)()

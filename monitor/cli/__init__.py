@@ -24,6 +24,7 @@ COMMANDS = {
     "report": ("report", "write the divergence report (HTML, Markdown or JSON)"),
     "digest": ("report", "build the email/webhook digest; --send delivers it once per period"),
     "run": ("run", "run the scheduler daemon (polls, evaluations, reports, digests)"),
+    "prune": ("prune", "apply storage.retention now: thin and drop old observations (the daemon does it daily)"),
     "demo": ("demo", "run the whole pipeline offline on bundled recorded data"),
     "record": ("demo", "save the raw responses of a poll for replay (keys stripped)"),
     "queries": ("queries", "manage the Dune queries kept in queries/"),
@@ -107,6 +108,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("run", help=COMMANDS["run"][1], description=COMMANDS["run"][1])
     p.add_argument("--once", action="store_true", help="run one full cycle and exit (for cron)")
+
+    sub.add_parser("prune", help=COMMANDS["prune"][1], description=COMMANDS["prune"][1])
 
     p = sub.add_parser("demo", help=COMMANDS["demo"][1], description=COMMANDS["demo"][1])
     p.add_argument("--dir", metavar="DIR", help="where to put the demo database and report (default: a temp dir)")

@@ -137,8 +137,16 @@ class ReportConfig(Strict):
         return v
 
 
+class RetentionConfig(Strict):
+    """How long observations are kept, per granularity (README: growth per token and day)."""
+
+    hourly: Duration | Literal["forever"] = "forever"  # points within a day; older ones thinned to 00:00 UTC
+    daily: Duration | Literal["forever"] = "forever"  # every point older than this goes
+
+
 class StorageConfig(Strict):
     url: str = "sqlite:///divmon.db"
     busy_timeout_s: float = Field(30.0, gt=0)
     health_retention: Duration = "35d"  # request health older than this is pruned after each poll
     cache_dir: str = ".divmon-cache"  # markets, Dune query ids; relative paths follow the config file
+    retention: RetentionConfig = RetentionConfig()  # applied by `divmon prune` and the daemon (daily)

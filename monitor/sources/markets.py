@@ -85,12 +85,9 @@ class MarketsCache:
         _write_json(self.path, {"version": CACHE_VERSION, "fetched_at": now.isoformat(), "markets": markets})
 
 
-def check_markets(loaded: Any, venue: str) -> list[dict[str, Any]]:
-    """A markets answer worth using: a non-empty list of market objects, else a transient failure (a venue
-    answering 200 with nothing is an outage or a changed shape, not a venue without markets)."""
-    if not isinstance(loaded, list) or not all(isinstance(mk, dict) for mk in loaded):
-        raise TransientSourceError(f"markets answer is not a list of markets ({type(loaded).__name__})",
-                                   source=venue, kind="parse")
+def check_markets(loaded: list[dict[str, Any]], venue: str) -> list[dict[str, Any]]:
+    """A venue answering 200 with no markets at all is an outage or a changed shape, not a venue without
+    markets: a transient failure, asked again next poll."""
     if not loaded:
         raise TransientSourceError("markets answer lists no markets at all; not cached, asked again next poll",
                                    source=venue, kind="empty")
@@ -112,12 +109,12 @@ class TermsMemory:
                 data = json.loads(self.path.read_text(encoding="utf-8"))
             except (OSError, ValueError):
                 data = {}
-            data = data if isinstance(data, dict) else {}
+            if not isinstance(data, dict):  # not ours: start again
+                data = {}
             before = data.get(key)
-            if before != value:
-                data[key] = value
-                _write_json(self.path, data)
-            return before if isinstance(before, dict) else None
+            data[key] = value
+            _write_json(self.path, data)
+            return before
 
 
 def _write_json(path: Path, payload: Any) -> None:

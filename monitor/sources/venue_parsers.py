@@ -316,7 +316,7 @@ def okx_funding_terms(body: Any, source: str) -> FundingTerms | None:
     gap = ts_ms(_field(row, "nextFundingTime", what, source), "nextFundingTime", source) - \
         ts_ms(_field(row, "fundingTime", what, source), "fundingTime", source)
     return FundingTerms(_cap(_field(row, "maxFundingRate", what, source), _field(row, "minFundingRate", what, source),
-                             what, source), gap / HOUR_MS if gap > 0 else None)
+                             what, source), gap / HOUR_MS)
 
 
 def gate_funding_terms(contract: Any, source: str) -> FundingTerms:
@@ -324,7 +324,7 @@ def gate_funding_terms(contract: Any, source: str) -> FundingTerms:
     is deprecated and is a factor, not a cap) and ``funding_interval`` in seconds."""
     what = "contract"
     limit = contract.get("funding_rate_limit") if isinstance(contract, dict) else None
-    cap = abs(to_float(limit, "funding_rate_limit", source=source)) if limit not in (None, "") else None
+    cap = abs(to_float(limit, "funding_rate_limit", source=source)) if limit is not None else None
     seconds = to_float(_field(contract, "funding_interval", what, source), "funding_interval", source=source,
                        allow_negative=False)
     return FundingTerms(cap, seconds / 3600)

@@ -66,9 +66,10 @@ def binance_kline(open_ms: int, close: str, volume: str, tf_ms: int, quote: str 
     return [open_ms, close, close, close, close, volume, open_ms + tf_ms - 1, quote, 10, "0", "0", "0"]
 
 
-def binance_funding_info(entries: list[tuple[str, str, int]]) -> list[dict[str, Any]]:
-    """/fapi/v1/fundingInfo: only symbols whose cap, floor or interval were adjusted (symbol, cap, hours)."""
-    return [{"symbol": sym, "adjustedFundingRateCap": cap, "adjustedFundingRateFloor": f"-{cap}",
+def binance_funding_info(entries: list[tuple[str, str, int]], floor: str | None = None) -> list[dict[str, Any]]:
+    """/fapi/v1/fundingInfo: only symbols whose cap, floor or interval were adjusted (symbol, cap, hours);
+    the floor is minus the cap unless given."""
+    return [{"symbol": sym, "adjustedFundingRateCap": cap, "adjustedFundingRateFloor": floor or f"-{cap}",
              "fundingIntervalHours": hours, "disclaimer": False} for sym, cap, hours in entries]
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
 from monitor import model as m
@@ -55,6 +57,25 @@ def test_coinglass_open_bar_close_is_stamped_now_not_in_the_future(routes, make_
     app = make_app([{"symbol": "AIA"}], {"coinglass": {"interval": "4h"}}, secrets={"COINGLASS_API_KEY": KEY})
     poll(app, sources=["coinglass"], tokens=["AIA"], since=SINCE)
     assert series(app, "AIA", m.OI_USD, "coinglass") == [(NOW_MS - H, 1000.0), (NOW_MS, 2000.0)]
+
+
+def test_coinglass_pages_by_bar_open_time_without_losing_a_bar(routes, make_app):  # noqa: ANN001
+    serve_coinglass(routes, [])
+    start = NOW_MS - 1500 * H
+
+    def oi(req):  # noqa: ANN001, ANN202  (at most `limit` bars opening at or after start_time)
+        first = max(int(req.args["start_time"]), start)
+        first = -(-first // H) * H
+        bars = range(first, min(int(req.args["end_time"]), NOW_MS - H) + 1, H)
+        return {"code": "0", "msg": "success", "data": [
+            {"time": t, "open": "1", "high": "1", "low": "1", "close": str(t // H)} for t in bars][:int(req.args["limit"])]}
+
+    routes.add("/api/futures/open-interest/aggregated-history", oi)
+    app = make_app([{"symbol": "AIA"}], {"coinglass": {"interval": "1h"}}, secrets={"COINGLASS_API_KEY": KEY})
+    poll(app, sources=["coinglass"], tokens=["AIA"], since=NOW - timedelta(hours=1500))
+    stored = series(app, "AIA", m.OI_USD, "coinglass")
+    assert len(stored) == 1500 and [t for t, _ in stored] == list(range(start + H, NOW_MS + 1, H))
+    assert routes.count("/api/futures/open-interest/aggregated-history") == 2
 
 
 def test_coinglass_without_key_is_disabled_naming_the_env_var(routes, make_app):  # noqa: ANN001

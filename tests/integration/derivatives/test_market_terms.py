@@ -107,11 +107,11 @@ def test_gate_delisting_seen_on_the_contract_itself_not_the_cached_market_list(r
 
 def test_binance_funding_cap_from_funding_info(routes, make_app):  # noqa: ANN001
     serve_binance(routes)
-    routes.add("/fapi/v1/fundingInfo", binance_funding_info([("BLZUSDT", "0.02500000", 8),
-                                                             ("AIAUSDT", "0.02000000", 4)]))
+    routes.add("/fapi/v1/fundingInfo", binance_funding_info([("BLZUSDT", "0.02500000", 8)]) +
+               binance_funding_info([("AIAUSDT", "0.02000000", 4)], floor="-0.03000000"))
     app, outcome = poll_at(make_app, NOW, "binance", "binanceusdm")
     assert outcome.status == "ok", outcome.message
-    assert series(app, "AIA", m.FUNDING_CAP, "binance") == [(HOUR, 0.02)]
+    assert series(app, "AIA", m.FUNDING_CAP, "binance") == [(HOUR, 0.03)]  # the larger side: the cap magnitude
 
 
 def test_binance_symbol_absent_from_funding_info_writes_no_cap(routes, make_app):  # noqa: ANN001
@@ -123,7 +123,9 @@ def test_binance_symbol_absent_from_funding_info_writes_no_cap(routes, make_app)
 
 def test_bybit_okx_gate_publish_their_caps(routes, make_app):  # noqa: ANN001
     serve_bybit(routes)
-    routes.add("/v5/market/instruments-info", lambda req: bybit_instruments(["AIA", "BTC"], NOW_MS))
+    listing = bybit_instruments(["BTC", "AIA"], NOW_MS)
+    listing["result"]["list"][0].update(upperFundingRate="0.04", lowerFundingRate="-0.04")  # BTC's, not ours
+    routes.add("/v5/market/instruments-info", listing)
     app, outcome = poll_at(make_app, NOW, "bybit", "bybit")
     assert outcome.status == "ok", outcome.message
     assert series(app, "AIA", m.FUNDING_CAP, "bybit") == [(HOUR, 0.02)]  # upperFundingRate "0.02"
@@ -175,6 +177,39 @@ def test_an_interval_change_alone_is_recorded(routes, make_app):  # noqa: ANN001
     app, _ = poll_at(make_app, NOW + timedelta(hours=1), "bybit", "bybit")
     [event] = [e for e in exchange_events(app, "funding_regime_changed") if e.detail.get("published")]
     assert (event.detail["from_h"], event.detail["to_h"], event.detail["cap_to"]) == (4, 1, 0.02)
+
+
+def test_gate_contract_without_a_rate_limit_writes_no_cap(routes, make_app):  # noqa: ANN001
+    serve_gate(routes, funding_rate_limit=None)
+    app, outcome = poll_at(make_app, NOW, "gate", "gate")
+    assert outcome.status == "ok", outcome.message
+    assert series(app, "AIA", m.FUNDING_CAP, "gate") == []
+
+
+def test_an_unreadable_terms_memory_is_started_again(routes, make_app, tmp_path):  # noqa: ANN001
+    serve_okx(routes)
+    (tmp_path / "cache").mkdir()
+    (tmp_path / "cache" / "funding-terms-okx.json").write_text("[1, 2]", encoding="utf-8")
+    poll_at(make_app, NOW, "okx", "okx")
+    routes.add("/api/v5/public/funding-rate", okx_funding_rate("AIA-USDT-SWAP", NOW_MS, interval_h=4, cap="0.02"))
+    app, outcome = poll_at(make_app, NOW + timedelta(hours=1), "okx", "okx")
+    assert outcome.status == "ok", outcome.message
+    assert len([e for e in exchange_events(app, "funding_regime_changed") if e.detail.get("published")]) == 1
+
+
+def test_an_inactive_market_without_a_schedule_is_announced(routes, make_app):  # noqa: ANN001
+    serve_binance(routes)
+    routes.add("/fapi/v1/exchangeInfo", binance_exchange_info([("AIA", "USDT")], NOW_MS, status="PRE_SETTLE"))
+    app, _ = poll_at(make_app, NOW, "binance", "binanceusdm")
+    [event] = exchange_events(app, "perp_delisted")
+    assert event.ts == NOW and "scheduled_at" not in event.detail
+
+
+def test_gate_in_delisting_without_times_is_announced(routes, make_app):  # noqa: ANN001
+    serve_gate(routes, in_delisting=True)
+    app, _ = poll_at(make_app, NOW, "gate", "gate")
+    [event] = exchange_events(app, "perp_delisted")
+    assert event.ts == NOW and "scheduled_at" not in event.detail
 
 
 # ------------------------------------------------------------------ one failing extra
