@@ -29,6 +29,7 @@ COMMANDS = {
     "record": ("demo", "save the raw responses of a poll for replay (keys stripped)"),
     "queries": ("queries", "manage the Dune queries kept in queries/"),
     "config": ("config_cmd", "check and show the configuration"),
+    "serve": ("serve", "web dashboard and JSON API over the store (read-only, 127.0.0.1:8787)"),
 }
 
 
@@ -114,6 +115,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help=COMMANDS["demo"][1], description=COMMANDS["demo"][1])
     p.add_argument("--dir", metavar="DIR", help="where to put the demo database and report (default: a temp dir)")
     p.add_argument("--json", action="store_true", help="print the verdicts as JSON")
+    p.add_argument("--serve", action="store_true", help="then open the dashboard on the demo database "
+                   "(http://127.0.0.1:8787/, Ctrl-C stops)")
+    p.add_argument("--port", type=int, default=8787, metavar="N", help="dashboard port with --serve (default 8787)")
 
     p = sub.add_parser("record", help=COMMANDS["record"][1], description=COMMANDS["record"][1])
     p.add_argument("--out", required=True, metavar="DIR", help="directory for the recording")
@@ -126,6 +130,12 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--dir", metavar="DIR", help="folder of .sql files (default: sources.dune.queries_dir)")
     q = qsub.add_parser("list", help="list the bundled queries and their recorded Dune ids")
     q.add_argument("--dir", metavar="DIR", help="folder of .sql files (default: sources.dune.queries_dir)")
+
+    p = sub.add_parser("serve", help=COMMANDS["serve"][1], description=COMMANDS["serve"][1])
+    p.add_argument("--host", metavar="ADDR", help="address to bind (default: serve.host, 127.0.0.1); beyond "
+                   "loopback serve.auth_token_env must name a bearer token")
+    p.add_argument("--port", type=int, metavar="N", help="port (default: serve.port, 8787)")
+    p.add_argument("--at", metavar="TIME", type=utc_time, help="judge as of a past moment (ISO-8601, UTC)")
 
     p = sub.add_parser("config", help=COMMANDS["config"][1], description=COMMANDS["config"][1])
     csub = p.add_subparsers(dest="action", metavar="ACTION", required=True)

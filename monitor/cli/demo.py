@@ -42,4 +42,22 @@ def _demo(args: argparse.Namespace) -> int:
             print(line)
     for problem in result.problems:
         print(f"demo: {problem}", file=sys.stderr)
+    if getattr(args, "serve", False) and result.ok:
+        _serve(result, args)
     return 0 if result.ok else EXIT_SOURCE
+
+
+def _serve(result, args: argparse.Namespace) -> None:  # noqa: ANN001 - DemoResult
+    """The dashboard over the demo database, judged as of the recording's moment (its data ends there)."""
+    from monitor.app import App
+    from monitor.cli.serve import serve
+    from monitor.demo.replay import frozen_clock
+    from monitor.demo.run import demo_config
+    from monitor.timeutil import to_utc
+
+    at = to_utc(result.as_of)
+    app = App(demo_config(result.dir), now=frozen_clock(at))
+    try:
+        serve(app, app.config.serve.host, args.port, at=at, quiet=args.quiet)
+    finally:
+        app.close()

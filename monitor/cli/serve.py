@@ -25,7 +25,7 @@ def run(args: argparse.Namespace) -> int:
 def serve(app: Any, host: str, port: int, *, at: Any = None, quiet: bool = False) -> None:
     """Open the store read-only and answer on host:port until interrupted."""
     try:
-        from monitor.serve.server import bearer_token, is_loopback, make_server
+        from monitor.serve.server import bearer_token, dashboard_for, is_loopback, make_server
     except ImportError as exc:  # starlette/uvicorn are the optional `serve` extra
         raise ConfigError(f"divmon serve needs its web stack ({exc.name}): pip install 'divergence-monitor[serve]'"
                           ) from None
@@ -42,15 +42,3 @@ def serve(app: Any, host: str, port: int, *, at: Any = None, quiet: bool = False
     except SystemExit:  # uvicorn exits 1 when it cannot bind, after logging why
         raise ConfigError(f"serve: cannot listen on {host}:{port} (in use, or not an address of this machine)"
                           ) from None
-
-
-def dashboard_for(app: Any, at: Any = None):  # noqa: ANN201 - Dashboard
-    """The App's config over a read-only view of its store."""
-    from monitor.app import App
-    from monitor.serve.dashboard import Dashboard
-    from monitor.serve.readonly import open_readonly
-
-    cfg = app.config
-    store = open_readonly(cfg.storage.url, busy_timeout_s=cfg.storage.busy_timeout_s)
-    ro = App(cfg, secrets=app.secrets, store=store, now=app.now)
-    return Dashboard(ro, at=at, refresh_s=cfg.serve.refresh_s)

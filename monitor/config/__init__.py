@@ -18,7 +18,9 @@ from monitor.errors import ConfigError
 
 from monitor.config.base import ADDRESS, ENV_NAME, NetworkConfig, Strict, url_problem
 from monitor.config.paths import resolve_paths
-from monitor.config.outputs import DigestConfig, EmailConfig, ReportConfig, ScheduleConfig, StorageConfig, WebhookConfig
+from monitor.config.outputs import (
+    DigestConfig, EmailConfig, ReportConfig, ScheduleConfig, ServeConfig, StorageConfig, WebhookConfig,
+)
 from monitor.config.sources import (
     SOURCE_DEFAULTS, ChainConfig, CoinGlassConfig, DefiLlamaConfig, DuneConfig, EtherscanConfig, GitHubConfig,
     SourceConfig, SourcesConfig, VenueConfig,
@@ -31,7 +33,7 @@ ENV_CONFIG = "DIVMON_CONFIG"
 __all__ = [
     "ADDRESS", "ENV_CONFIG", "ENV_NAME", "SOURCE_DEFAULTS", "ChainConfig", "ChainWatch", "CoinGlassConfig", "Config",
     "DefiLlamaConfig", "DuneConfig", "EmailConfig", "EtherscanConfig", "GitHubConfig", "Migration", "NetworkConfig",
-    "ReportConfig", "ScheduleConfig", "Secrets", "SignalsConfig", "SourceConfig", "SourcesConfig", "StorageConfig",
+    "ReportConfig", "ScheduleConfig", "Secrets", "ServeConfig", "SignalsConfig", "SourceConfig", "SourcesConfig", "StorageConfig",
     "Strict", "TokenConfig", "VenueConfig", "VenueSymbols", "VerdictConfig", "WebhookConfig", "disabled_sources",
     "find_config", "load_config", "mask", "parse_config", "render_config", "url_problem",
 ]
@@ -49,6 +51,7 @@ class Config(Strict):
     email: EmailConfig = EmailConfig()
     webhook: WebhookConfig = WebhookConfig()
     digest: DigestConfig = DigestConfig()
+    serve: ServeConfig = ServeConfig()
 
     @model_validator(mode="after")
     def _checks(self) -> Config:
@@ -166,7 +169,8 @@ class Secrets:
     def values(self, config: Config) -> list[str]:
         """Every secret value in use, for redaction."""
         names = [s.api_key_env for _, s in config.sources.items()]
-        names += [config.email.username_env, config.email.password_env, config.webhook.url_env]
+        names += [config.email.username_env, config.email.password_env, config.webhook.url_env,
+                  config.serve.auth_token_env]
         return [v for v in (self.get(n) for n in names) if v]
 
     def __repr__(self) -> str:
@@ -195,4 +199,6 @@ def render_config(config: Config, secrets: Secrets) -> str:
         if env:
             data["email"][key.replace("_env", "")] = mask(secrets.get(env))
     data["webhook"]["url"] = mask(secrets.get(config.webhook.url_env))
+    if config.serve.auth_token_env:
+        data["serve"]["auth_token"] = mask(secrets.get(config.serve.auth_token_env))
     return yaml.safe_dump(data, sort_keys=False, default_flow_style=False)

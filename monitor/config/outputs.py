@@ -82,6 +82,7 @@ class ScheduleConfig(Strict):
     heartbeat_s: int = Field(30, ge=1)
     metrics_port: int | None = Field(None, ge=0, le=65535)  # Prometheus endpoint on 127.0.0.1 when set
     shutdown_grace_s: int = Field(10, ge=1, le=600)  # SIGTERM: wait this long for running jobs
+    serve: bool = False  # run the dashboard (serve.host:serve.port) inside `divmon run`
 
     @field_validator("evaluate", "report", "digest")
     @classmethod
@@ -121,6 +122,22 @@ class ScheduleConfig(Strict):
         dow = "*" if "*" in days else ",".join(dict.fromkeys(days))
         minute, hour, day, month = parts[:4]
         return {"minute": minute, "hour": hour, "day": day, "month": month, "day_of_week": dow}
+
+
+class ServeConfig(Strict):
+    """`divmon serve`: the read-only dashboard and JSON API."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(8787, ge=0, le=65535)
+    auth_token_env: str | None = None  # NAME of the env var holding a bearer token; needed off loopback
+    refresh_s: float = Field(60.0, ge=1)  # re-judge at least this often while the data does not change
+
+    @field_validator("auth_token_env")
+    @classmethod
+    def _env_name(cls, v: str | None) -> str | None:
+        if v is not None and not ENV_NAME.match(v):
+            raise ValueError("must be the NAME of an environment variable holding the token, not the token")
+        return v
 
 
 class ReportConfig(Strict):

@@ -94,6 +94,33 @@ def make_server(dashboard: Dashboard, host: str, port: int, *, token: str | None
     return uvicorn.Server(config)
 
 
+def dashboard_for(app: Any, at: Any = None) -> Dashboard:
+    """The App's config over a read-only view of its store (the App's own store is left alone)."""
+    from monitor.app import App
+    from monitor.serve.readonly import open_readonly
+
+    cfg = app.config
+    store = open_readonly(cfg.storage.url, busy_timeout_s=cfg.storage.busy_timeout_s)
+    return Dashboard(App(cfg, secrets=app.secrets, store=store, now=app.now), at=at, refresh_s=cfg.serve.refresh_s)
+
+
+def start_for(app: Any, wait_s: float = 10.0) -> Any:
+    """schedule.serve: the dashboard on serve.host:serve.port in a thread of `divmon run`."""
+    import time
+
+    cfg = app.config.serve
+    token = bearer_token(app.config, cfg.host, app.secrets)
+    server, thread = start_in_thread(dashboard_for(app), cfg.host, cfg.port, token=token)
+    deadline = time.monotonic() + wait_s
+    while not server.started and thread.is_alive() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if not server.started:
+        server.should_exit = True
+        raise ConfigError(f"serve: cannot listen on {cfg.host}:{cfg.port} (in use, or not an address of this machine)")
+    log.info("dashboard on http://%s:%d/", cfg.host, cfg.port)
+    return server
+
+
 def start_in_thread(dashboard: Dashboard, host: str, port: int, *, token: str | None = None) -> tuple[Any, Any]:
     """For `divmon run` with schedule.serve: the dashboard beside the scheduler; stop with server.should_exit."""
     server = make_server(dashboard, host, port, token=token)  # off the main thread uvicorn leaves signals alone

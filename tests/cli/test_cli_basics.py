@@ -7,7 +7,8 @@ import pytest
 from monitor.cli import COMMANDS, build_parser, main
 
 ROOT = Path(__file__).resolve().parents[2]
-HEAVY = ("pandas", "ccxt", "web3", "matplotlib", "dune_client", "sqlalchemy", "pydantic", "requests")
+HEAVY = ("pandas", "ccxt", "web3", "matplotlib", "dune_client", "sqlalchemy", "pydantic", "requests", "starlette",
+         "uvicorn", "jinja2")
 
 
 def test_help_imports_no_heavy_library():

@@ -50,6 +50,7 @@
   });
   ["filter-label", "filter-severity", "filter-text"].forEach(function (id) {
     document.getElementById(id).addEventListener("input", applyFilters);
+    document.getElementById(id).addEventListener("change", applyFilters);
   });
   document.getElementById("filters").addEventListener("submit", function (e) { e.preventDefault(); });
   document.addEventListener("divmon:refreshed", function () { applySort(); applyFilters(); });
