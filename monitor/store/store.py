@@ -26,6 +26,7 @@ from monitor.errors import StoreError
 from monitor.model import Event, PollRun
 from monitor.store import schema as s
 from monitor.store.bookkeeping import Bookkeeping
+from monitor.store.retention import Retention
 from monitor.store.token_reads import TokenReads
 from monitor.store.db import NOT_A_DATABASE, make_engine, redact_url, retry_locked, translate
 from monitor.timeutil import epoch_s, from_epoch, utcnow
@@ -100,7 +101,7 @@ def split_after_known(rows: list[ObsRow], last_known: dict[SeriesKey, int]) -> t
     return old, new
 
 
-class Store(Bookkeeping, TokenReads):
+class Store(Bookkeeping, Retention, TokenReads):
     def __init__(self, url: str, *, busy_timeout_s: float = 30.0, create: bool = True):
         self.url = url
         self.engine = make_engine(url, busy_timeout_s=busy_timeout_s)
