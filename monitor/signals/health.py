@@ -2,7 +2,9 @@
 
 A source is *stale* when its newest observation is older than ``2 × max(poll interval, bar spacing)
 + signals.stale_after`` (a daily bar is only complete a day after its ts, and then waits for the
-next poll), and *dark* when it is stale or its latest poll failed (error, timeout, 429/418 ...).
+next poll), and *dark* when it is stale or its latest poll failed (error, timeout, 429/418 ...) or
+its latest fetch returned no rows although the source has data ("empty"). A venue whose market settled
+(``perp_settled``) with no data after is "settled": finished, neither expected nor dark.
 """
 
 from __future__ import annotations
@@ -122,7 +124,7 @@ def _run_stats(runs: pd.DataFrame) -> tuple[pd.Timestamp | None, pd.Timestamp | 
 
 
 def _latest_fetch_empty(runs: pd.DataFrame) -> bool:
-    """The source's latest whole fetch answered (HTTP 200) with no rows although the source has data: a
+    """The source's latest whole fetch (ok or partial) returned no rows although the source has data: a
     blind spot, not "ok" (its per-request rows inside that poll say only that the venue answered)."""
     if not len(runs) or "rows" not in runs or "endpoint" not in runs:
         return False
@@ -130,7 +132,7 @@ def _latest_fetch_empty(runs: pd.DataFrame) -> bool:
     if not len(fetches):
         return False
     last = fetches.loc[fetches["started_at"] == fetches["started_at"].max()].iloc[-1]
-    return last["status"] == "ok" and pd.notna(last["rows"]) and int(last["rows"]) == 0
+    return pd.notna(last["rows"]) and int(last["rows"]) == 0  # a failed fetch is caught before this
 
 
 def _failing_last(ok_at: pd.Timestamp | None, fail_at: pd.Timestamp | None) -> bool:

@@ -100,7 +100,7 @@ def market_cap_now(ctx: Context) -> tuple[float, float, dict]:
     if price_src in VENUES and len(price) >= 2:
         then = ind.value_at(price, at - spacing(price.index))  # the close of the bar ending at the snapshot
         now = ind.value_at(price, ctx.now)
-        if math.isfinite(then) and math.isfinite(now) and then > 0 and price.index[0] < at:
+        if math.isfinite(then) and math.isfinite(now) and then > 0:
             basis |= {"method": "snapshot scaled by price", "price_source": price_src, "price_at_snapshot": rnd(then),
                       "price_now": rnd(now)}
             return ctx.oi_now, snap * now / then, basis

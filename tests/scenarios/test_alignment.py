@@ -141,6 +141,7 @@ def test_delisting_announced_then_settled_then_a_week_later(store):
     announced_v = evaluate_token(app, "AIA", at=announced + timedelta(days=1))
     assert flags_of(announced_v)["exchange_event"].severity == "high"
     assert [e["kind"] for e in flags_of(announced_v)["exchange_event"].evidence["events"]] == ["perp_delisted"]
+    assert {h.source: h for h in announced_v.health}["gate"].status == "ok"  # announced, still trading
 
     after = evaluate_token(app, "AIA", at=settled_at + timedelta(days=1))
     health = {h.source: h for h in after.health}

@@ -209,7 +209,7 @@ def test_settled_market_is_finished_not_dark_during_a_move():
     settled = E.event("perp_settled", settle, chain="exchange:okx", source="okx", symbol="AIA/USDT:USDT")
     ctx = context(frames, events=[settled])
     assert ctx.health["okx"].status == "settled" and not ctx.health["okx"].dark and not ctx.health["okx"].expected
-    assert "okx" not in ctx.oi_dark_venues
+    assert "okx" not in ctx.oi_dark_venues and not ctx.fresh("okx")  # finished: its last values are history
     assert RULES["data_blind_spot"](ctx, CFG) == []
     other = E.event("perp_settled", settle, chain="exchange:gate", source="gate")  # another venue's settlement
     [flag] = rule("data_blind_spot", frames, events=[other])
@@ -333,3 +333,112 @@ def test_perp_spot_ratio_leaves_out_a_mirrored_venue():
     [flag] = rule("perp_spot_ratio", frames + E.flat_onchain())
     assert flag.evidence["perp_sources"] == ["binance", "gate", "okx"]
     assert flag.evidence["ratio"] == pytest.approx(72, rel=0.1)  # not 96
+
+
+def test_market_trading_on_after_a_settlement_event_is_not_settled():
+    frames = with_oi(base(), E.ramp(5e6, 3e6, 20))
+    settled = E.event("perp_settled", E.NOW - timedelta(days=3), chain="exchange:okx", source="okx")
+    assert context(frames, events=[settled]).health["okx"].status == "ok"  # relisted: its data goes on
+    announced = E.event("perp_delisted", E.NOW - timedelta(days=3), chain="exchange:okx", source="okx")
+    frames = settled_okx(frames, E.NOW - timedelta(days=3))
+    assert context(frames, events=[announced]).health["okx"].status == "stale"  # announced is not settled
+
+
+def test_interval_shortened_at_a_low_cap_is_high_even_when_funding_is_not_extreme():
+    frames = funding_frames(-0.003, 4.0, cap_now=0.003)  # -0.3 % per 4h at a ±0.3 % cap: -0.6 %/8h
+    [flag] = rule("exchange_event", frames)
+    assert flag.severity == "high" and flag.evidence["at_cap"] == ["binance"]
+
+
+def test_extreme_funding_reads_only_current_funding():
+    frames = funding_frames(-0.0124, 1.0, at_h=120)
+    assert rule("extreme_funding", frames)
+    binance = next(f for f in frames if f["metric"].iat[0] == "funding_rate" and f["source"].iat[0] == "binance")
+    frames = E.replace(frames, "funding_rate", "binance", cut(binance, timedelta(days=3)))
+    assert rule("extreme_funding", frames) == []  # three days old: history, not a crowd now
+
+
+def test_oi_surge_threshold_is_inclusive():
+    frames = with_oi(base(), E.ramp(5e6, 10e6, 5 * 24))  # exactly +100 % over 7d: at the threshold
+    [flag] = rule("oi_surge_unsupported", frames)
+    assert flag.evidence["windows"]["7d"]["oi_growth_pct"] == CFG.oi_surge_pct
+
+
+def test_redeployment_needs_the_oi_growth():
+    upgrade = E.event("proxy_upgraded", E.NOW - timedelta(days=1), chain="bsc")
+    assert rule("oi_surge_with_redeployment", with_oi(base(), E.ramp(5e6, 7.5e6, 30, 6)), events=[upgrade])  # +50 %
+    assert rule("oi_surge_with_redeployment", with_oi(base(), E.ramp(5e6, 7e6, 30, 6)), events=[upgrade]) == []
+
+
+def test_surge_start_is_not_a_noisy_low_days_before_the_rise():
+    frames = base()
+    for i, v in enumerate(E.VENUES):  # noisy flat OI, then +60 % from 30h to 6h ago
+        frames = E.replace(frames, "oi_usd", v, E.series("oi_usd", v, E.noisy(E.ramp(5e6, 8e6, 30, 6), 1.5, 200 + i)))
+    ctx = context(frames)
+    assert ctx.surge_start(ctx.window) >= E.NOW - timedelta(hours=34)
+    before = E.event("proxy_upgraded", E.NOW - timedelta(hours=30) - timedelta(days=3.5), chain="bsc")
+    assert rule("oi_surge_with_redeployment", frames, events=[before]) == []
+
+
+def test_open_candles_are_not_compared():
+    """Judged at 12:30: the 12:00 candles are still open (one venue polled at 12:02, another at 12:29 in a
+    fast move); the closes at 12:00 agree."""
+    frames = base()
+    bybit = next(f for f in frames if f["metric"].iat[0] == "price_close_1h" and f["source"].iat[0] == "bybit").copy()
+    bybit.loc[bybit["ts"] == E.NOW, "value"] = 1.5
+    frames = E.replace(frames, "price_close_1h", "bybit", bybit)
+    assert rule("source_disagreement", frames, now=E.NOW + timedelta(minutes=30)) == []
+    [flag] = rule("source_disagreement", frames, now=E.NOW + timedelta(hours=1, minutes=5))  # now it closed
+    assert flag.evidence["deviation_pct"]["bybit"] == pytest.approx(50, abs=2)
+
+
+def test_venue_oi_lag_is_judged_against_its_own_bars():
+    frames = base()
+    fine = E.series("oi_usd", "binance", 5e6, freq="15min")  # 15-minute bars, last one an hour ago: on time
+    coarse = E.series("oi_usd", "gate", 5e6, freq="4h", end=E.NOW - timedelta(hours=4))  # 4h bars: on time
+    frames = E.replace(E.replace(frames, "oi_usd", "binance", cut(fine, H)), "oi_usd", "gate", coarse)
+    assert context(frames).oi_venues == sorted(E.VENUES)
+
+
+def test_aggregate_is_compared_only_with_venue_values_observed_then():
+    frames = cascade(timedelta(0))  # every venue fresh; Binance skipped the two hours before CoinGlass's point
+    binance = next(f for f in frames if f["metric"].iat[0] == "oi_usd" and f["source"].iat[0] == "binance")
+    gap = (binance["ts"] > E.NOW - 3 * H) & (binance["ts"] < E.NOW)
+    frames = E.replace(frames, "oi_usd", "binance", binance[~gap])
+    truth = E.series("oi_usd", "coinglass", E.ramp(55e6, 22e6, 4), end=E.NOW - H)
+    ctx = context(frames + [truth])
+    assert ctx.oi_dark_venues == []
+    assert RULES["source_disagreement"](ctx, CFG) == []
+
+
+def test_a_source_that_never_had_data_is_missing_not_empty():
+    at = E.NOW - timedelta(minutes=55)
+    empty = [PollRun("okx", "AIA", at, at, "ok", http_status=200, rows=0, endpoint="fetch")]
+    frames = [f for f in base() if f["source"].iat[0] != "okx"]
+    assert context(frames, runs=empty).health["okx"].status == "missing"
+
+
+def test_a_settlement_after_the_judged_moment_is_not_known_then():
+    later = E.event("perp_settled", E.NOW + timedelta(hours=6), chain="exchange:okx", source="okx")
+    assert context(base(), events=[later]).health["okx"].status == "ok"
+
+
+def test_spot_volume_from_venues_leaves_out_a_mirrored_venue():
+    frames = [f for f in E.calm_market(perp_vol_h=2e6) if f["metric"].iat[0] != "spot_volume_usd"]
+    for i, v in enumerate(("binance", "okx")):  # no all-market spot volume: the venues' spot books
+        frames.append(E.series("spot_volume_usd", v, E.noisy(lambda h: np.full(len(h), 1e4), 10, 300 + i)))
+    binance = frames[-2]
+    frames.append(binance.assign(source="bybit"))  # bybit's spot book prints binance's volume
+    [flag] = rule("perp_spot_ratio", frames + E.flat_onchain())
+    assert flag.evidence["spot_sources"] == ["binance", "okx"]
+
+
+def test_a_zero_price_at_the_snapshot_falls_back_to_oi_then():
+    day = pd.Timestamp(E.NOW).floor("1D")
+    frames = E.calm_market(oi_per_venue=21.5e6, mcap=10e6)
+    for v in E.VENUES:  # a bad print of 0 in the candle closing at midnight
+        frames = E.replace(frames, "price_close_1h", v, E.series(
+            "price_close_1h", v, lambda h: np.where(h == (E.NOW - day) / H + 1, 0.0, 1.0)))
+    [flag] = rule("oi_exceeds_economy", frames + E.flat_onchain(tvl_usd=1e9))
+    assert flag.evidence["market_cap_basis"]["method"] == "oi at snapshot"
+    assert flag.evidence["oi_to_market_cap"] == pytest.approx(8.6, rel=0.03)
