@@ -20,15 +20,16 @@ import pandas as pd
 import numpy as np
 from sqlalchemy import and_, delete, select
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, ProgrammingError
+from sqlalchemy.exc import IntegrityError
 
 from monitor.errors import StoreError
 from monitor.model import Event, PollRun
 from monitor.store import schema as s
 from monitor.store.bookkeeping import Bookkeeping
+from monitor.store.lifecycle import Lifecycle
 from monitor.store.retention import Retention
 from monitor.store.token_reads import TokenReads
-from monitor.store.db import NOT_A_DATABASE, make_engine, redact_url, retry_locked, translate
+from monitor.store.db import make_engine, redact_url, retry_locked, translate
 from monitor.timeutil import epoch_s, from_epoch, utcnow
 
 log = logging.getLogger(__name__)
@@ -37,7 +38,6 @@ ObsRow = tuple[str, str, str, int, float]  # token, metric, source, ts (epoch s)
 SeriesKey = tuple[str, str, str]  # token, metric, source
 _INSERT_OBS = "INSERT INTO observations (token, metric, source, ts, value) VALUES (?, ?, ?, ?, ?)"
 _COPY_TYPES = ["text", "text", "text", "int8", "float8"]
-MIGRATION_LOCK = 0x6469766D6F6E  # pg_advisory_xact_lock key ("divmon") held while the schema is created
 
 
 def rows_from_frame(frame: pd.DataFrame) -> list[ObsRow]:
@@ -101,7 +101,7 @@ def split_after_known(rows: list[ObsRow], last_known: dict[SeriesKey, int]) -> t
     return old, new
 
 
-class Store(Bookkeeping, Retention, TokenReads):
+class Store(Lifecycle, Bookkeeping, Retention, TokenReads):
     def __init__(self, url: str, *, busy_timeout_s: float = 30.0, create: bool = True):
         self.url = url
         self.engine = make_engine(url, busy_timeout_s=busy_timeout_s)
@@ -132,61 +132,6 @@ class Store(Bookkeeping, Retention, TokenReads):
     def read(self, fn: Callable[[Connection], T], action: str = "read") -> T:
         with translate(action), self.engine.connect() as conn:
             return fn(conn)
-
-    def check_file(self) -> None:
-        """SQLite: refuse a file that is no database or fails quick_check (read-only; the file is left as is)."""
-        if self.dialect != "sqlite":
-            return
-        where = self.engine.url.database or "the database"
-        try:
-            with self.engine.connect() as conn:
-                problems = [r[0] for r in conn.exec_driver_sql("PRAGMA quick_check").fetchall()]
-        except DBAPIError as exc:
-            if "file is not a database" in str(exc.orig):
-                raise StoreError(f"{where} {NOT_A_DATABASE}") from None
-            with translate("integrity check"):
-                raise
-        if problems != ["ok"]:
-            found = " ".join(problems[:3]).replace("\n", " ")[:300]
-            raise StoreError(f"{where} is damaged (quick_check: {found}); restore it from a backup or move it aside "
-                             "(it was not modified)")
-
-    def schema_version(self) -> int | None:
-        """The recorded schema version, None before the first migration."""
-        try:
-            with self.engine.connect() as conn:
-                row = conn.execute(select(s.meta.c.value).where(s.meta.c.key == "schema_version")).first()
-        except (OperationalError, ProgrammingError):  # no meta table yet
-            return None
-        return int(row[0]) if row else None
-
-    def migrate(self) -> int:
-        if self.schema_version() == s.SCHEMA_VERSION:
-            return s.SCHEMA_VERSION  # the usual start: no write lock taken
-
-        def run(conn: Connection) -> int:
-            if self.dialect == "postgresql":  # processes starting together create the tables once, in turn
-                conn.exec_driver_sql("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
-            s.metadata.create_all(conn)
-            row = conn.execute(select(s.meta.c.value).where(s.meta.c.key == "schema_version")).first()
-            version = int(row[0]) if row else 0
-            if version > s.SCHEMA_VERSION:
-                raise StoreError(
-                    f"database schema version {version} is newer than this program ({s.SCHEMA_VERSION}); upgrade divmon"
-                )
-            for target in range(max(version, 1) + 1, s.SCHEMA_VERSION + 1):
-                for stmt in s.MIGRATIONS.get(target, []):
-                    conn.exec_driver_sql(stmt)
-            if version != s.SCHEMA_VERSION:
-                self._set_meta(conn, "schema_version", str(s.SCHEMA_VERSION))
-            return s.SCHEMA_VERSION
-
-        return self.write(run, "schema migration")
-
-    def integrity_ok(self) -> bool:
-        if self.dialect != "sqlite":
-            return True
-        return self.read(lambda c: c.exec_driver_sql("PRAGMA integrity_check").scalar() == "ok")
 
     # ------------------------------------------------------------ observations
 

@@ -33,7 +33,7 @@ def test_jobs_are_built_from_config_in_utc_with_explicit_misfire_coalesce_and_ma
     daemon = Daemon(app)
     sched = daemon.build(now=T0)
     jobs = {j.id: j for j in sched.get_jobs()}
-    assert set(jobs) == {"poll:defillama", "poll:github", "evaluate", "report", "digest", "heartbeat"}
+    assert set(jobs) == {"poll:defillama", "poll:github", "evaluate", "report", "digest", "prune", "heartbeat"}
     assert str(sched.timezone) == "UTC"
     for job in jobs.values():
         assert (job.misfire_grace_time, job.coalesce, job.max_instances) == (120, True, 1)
