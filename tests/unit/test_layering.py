@@ -48,3 +48,13 @@ def test_base_modules_import_nothing_above_them():
     for module in ("errors", "model", "timeutil"):
         for name in imports_of(PKG / f"{module}.py"):
             assert not name.startswith("monitor.") or name in ("monitor.errors", "monitor.model", "monitor.timeutil")
+
+
+def test_only_cli_and_scheduler_import_the_dashboard_and_only_it_imports_the_web_stack():
+    for path in sorted(PKG.rglob("*.py")):
+        rel = path.relative_to(PKG)
+        names = imports_of(path)
+        if rel.parts[0] != "serve":
+            assert not any(n.startswith(("starlette", "uvicorn")) for n in names), f"{rel} imports the web stack"
+        if rel.parts[0] not in ("serve", "cli") and rel.name != "scheduler.py":
+            assert not any(n.startswith("monitor.serve") for n in names), f"{rel} imports monitor.serve"
