@@ -119,3 +119,27 @@ def test_port_in_use_is_a_clear_error(db, tmp_path):
 def test_serve_help_names_the_defaults(argv):
     out = divmon(*argv)
     assert out.returncode == 0 and "127.0.0.1" in out.stdout and "8787" in out.stdout
+
+
+def test_schedule_serve_runs_the_dashboard_inside_divmon_run(db, tmp_path):
+    port = free_port()
+    cfg = write_config(tmp_path / "c.yaml", offline_config(
+        storage={"url": db}, schedule={"serve": True, "heartbeat_s": 5}, serve={"port": port},
+        report={"out_dir": str(tmp_path / "reports")}))
+    proc = _spawn("-c", str(cfg), "run")
+    try:
+        deadline = time.monotonic() + 60
+        status = None
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                status = requests.get(f"http://127.0.0.1:{port}/api/status", timeout=5)
+                break
+            except requests.ConnectionError:
+                time.sleep(0.2)
+        assert status is not None and status.status_code == 200, proc.stderr.read() if proc.poll() else ""
+        assert _listening(port) == ["0100007F"]
+        assert requests.get(f"http://127.0.0.1:{port}/", timeout=60).status_code == 200
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err[-2000:]
