@@ -21,6 +21,17 @@ class HealthLog:
         with self._lock:
             self._runs.append(run)
 
+    def record(self, source: str, token: str, endpoint: str, started: datetime, latency_ms: float | None,
+               status: str, *, http_status: int | None = None, error_class: str | None = None,
+               message: object = None, rows: int = 0, redact: Callable[[object], str] = str) -> None:
+        """The one builder of a request's health row (every client family): message redacted, then cut."""
+        self.add(PollRun(
+            source=source, token=token or "*", started_at=started, finished_at=self.now(), status=status,
+            http_status=http_status, error_class=error_class,
+            message=redact(message)[:500] if message else None, latency_ms=latency_ms, rows=rows,
+            endpoint=endpoint,
+        ))
+
     def drain(self, source: str | None = None, token: str | None = None) -> list[PollRun]:
         """Take the runs of one source/token (None matches any); the rest stay."""
 

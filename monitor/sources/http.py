@@ -1,16 +1,15 @@
 """The one seam to the network for requests-based sources.
 
 Every call has connect and read timeouts and a whole-request deadline (a 1 byte/s trickle cannot hold
-it open), a size cap, one retry layer (backoff with jitter, Retry-After honoured, bans respected), and
-translation of every foreign failure into SourceError. Each attempt's outcome goes to a HealthLog.
+it open), a size cap, the shared retry policy (``retry.py``: backoff with jitter, Retry-After honoured,
+bans respected), and translation of every foreign failure into SourceError. Each attempt's outcome goes
+to a HealthLog.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import random
-import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -22,17 +21,15 @@ import urllib3
 
 from monitor import netpolicy
 from monitor.errors import ParseError, PermanentSourceError, SourceError, TransientSourceError
-from monitor.model import PollRun
 from monitor.sources.health import HealthLog
 from monitor.sources.ratelimit import RateLimiter
 from monitor.sources.redact import Redactor, install_library_log_filter
+from monitor.sources import retry as retries
 from monitor.sources import transport
-from monitor.timeutil import parse_retry_after
 
 log = logging.getLogger(__name__)
 install_library_log_filter()  # urllib3 logs every request line, query string (apikey=...) included
 
-_BAN_UNTIL = re.compile(r"banned until (\d{12,14})")
 _THROTTLE_WORDS = ("too many", "too frequent", "rate limit", "ratelimit")
 
 
@@ -105,7 +102,7 @@ class HttpClient:
         deadline_s: float = 60.0,
         max_retries: int = 4,
         max_retry_after_s: float = 900.0,
-        max_body_bytes: int = 32 * 1024 * 1024,
+        max_body_bytes: int = transport.DEFAULT_MAX_BODY_BYTES,
         headers: Mapping[str, str] | None = None,
         redactor: Redactor | None = None,
         key_env: str | None = None,
@@ -123,7 +120,6 @@ class HttpClient:
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
         self.deadline_s = deadline_s
-        self.max_retries = max_retries
         self.max_retry_after_s = max_retry_after_s
         self.max_body_bytes = max_body_bytes
         self.headers = dict(headers or {})
@@ -132,8 +128,23 @@ class HttpClient:
         self.key_env = key_env
         self.health = health or HealthLog()
         self._clock = clock
-        self._sleep = sleep
-        self.backoff_base_s = backoff_base_s
+        self.policy = retries.RetryPolicy(max_retries, backoff_base_s, clock=clock, sleep=sleep)
+
+    @property
+    def max_retries(self) -> int:
+        return self.policy.max_retries
+
+    @max_retries.setter
+    def max_retries(self, value: int) -> None:
+        self.policy.max_retries = value
+
+    @property
+    def backoff_base_s(self) -> float:
+        return self.policy.backoff_base_s
+
+    @backoff_base_s.setter
+    def backoff_base_s(self, value: float) -> None:
+        self.policy.backoff_base_s = value
 
     @classmethod
     def from_config(cls, name: str, cfg: Any, **kwargs: Any) -> HttpClient:
@@ -175,9 +186,8 @@ class HttpClient:
         url = self._url(path)
         endpoint = urlsplit(url).path
         deadline = self._clock() + self.deadline_s
-        attempt = 0
-        while True:
-            attempt += 1
+
+        def attempt() -> Response:
             self._wait_for_slot(deadline, token, endpoint)
             started = self.health.now()
             t0 = self._clock()
@@ -186,17 +196,12 @@ class HttpClient:
                 self._check(resp, ok_statuses)
             except SourceError as exc:
                 self._record(token, endpoint, started, t0, exc.kind, exc.status, type(exc).__name__, str(exc))
-                if not (retry and exc.transient and exc.kind not in ("banned",)) or attempt > self.max_retries:
-                    raise
-                delay = self._backoff(attempt, exc.retry_after)
-                if self._clock() + delay >= deadline:
-                    raise
-                log.info("%s; retrying in %.1fs", exc, delay)  # exc names the source
-                if exc.retry_after is None:
-                    self._sleep(delay)
-                continue
+                raise
             self._record(token, endpoint, started, t0, "ok", resp.status, None, None)
             return resp
+
+        # a POST is retried only if the caller says it may be (retry=False for billed or unsafe calls)
+        return self.policy.run(attempt, deadline=deadline, retry=retry, limiter=self.limiter, redact=self.redact)
 
     # ------------------------------------------------------------ internals
 
@@ -288,13 +293,7 @@ class HttpClient:
         text = self.redact(snippet(body, 600))  # whole secrets masked before any cut below
         # throttling first: a CDN's 429 page is HTML too, and its Retry-After still binds
         if status in (418, 429) or (status == 403 and any(w in text.lower() for w in _THROTTLE_WORDS)):
-            retry_after = parse_retry_after(resp.headers.get("Retry-After"))
-            ban = _BAN_UNTIL.search(text)
-            if ban:
-                retry_after = max(retry_after or 0.0, int(ban.group(1)) / 1000 - time.time())
-            if retry_after is None:
-                retry_after = 60.0 if status == 418 else min(30.0, self.max_retry_after_s)
-            retry_after = min(retry_after, self.max_retry_after_s)
+            retry_after = retries.wait_from_answer(status, resp.headers, text, cap=self.max_retry_after_s)
             self.limiter.block_for(retry_after)
             kind = "banned" if status == 418 else "throttled"
             raise TransientSourceError(
@@ -321,24 +320,11 @@ class HttpClient:
 
     def _server_retry_after(self, resp: Response) -> float | None:
         """A 503's Retry-After binds like a 429's: the host gets no request before it (capped)."""
-        retry_after = parse_retry_after(resp.headers.get("Retry-After"))
-        if retry_after is None:
-            return None
-        retry_after = min(retry_after, self.max_retry_after_s)
-        self.limiter.block_for(retry_after)
+        retry_after = retries.server_wait(resp.headers, cap=self.max_retry_after_s)
+        if retry_after is not None:
+            self.limiter.block_for(retry_after)
         return retry_after
 
-    def _backoff(self, attempt: int, retry_after: float | None) -> float:
-        if retry_after is not None:
-            return retry_after
-        return min(30.0, self.backoff_base_s * (2 ** (attempt - 1))) * (0.5 + random.random() / 2)
-
     def _record(self, token, endpoint, started, t0, status, http_status, error_class, message) -> None:  # noqa: ANN001
-        self.health.add(
-            PollRun(
-                source=self.name, token=token, started_at=started, finished_at=self.health.now(),
-                status=status, http_status=http_status, error_class=error_class,
-                message=self.redact(message)[:500] if message else None,
-                latency_ms=(self._clock() - t0) * 1000, rows=0, endpoint=endpoint,
-            )
-        )
+        self.health.record(self.name, token, endpoint, started, (self._clock() - t0) * 1000, status,
+                           http_status=http_status, error_class=error_class, message=message, redact=self.redact)

@@ -2,20 +2,20 @@
 "range rejected" (split the range), transient (retry) and permanent.
 
 web3's own retry loop (``exception_retry_configuration``) sleeps with time.sleep and has no deadline, so
-it is switched off and this wrapper retries instead.
+it is switched off and this wrapper retries under the shared ``retry.py`` policy (a 429's Retry-After
+blocks the endpoint's limiter like on every other client).
 """
 
 from __future__ import annotations
 
 import logging
-import random
 import time
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 from monitor.errors import ParseError, PermanentSourceError, TransientSourceError
-from monitor.model import PollRun
+from monitor.sources import retry as retries
 from monitor.sources import transport
 
 log = logging.getLogger(__name__)
@@ -84,6 +84,7 @@ class Rpc:
         health: Any = None,
         max_retries: int = 3,
         deadline_s: float = 60.0,
+        max_retry_after_s: float = 900.0,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
         now: Callable[[], datetime] | None = None,
@@ -94,10 +95,11 @@ class Rpc:
         self.limiter = limiter
         self.redact = redactor
         self.health = health
-        self.max_retries = max_retries
         self.deadline_s = deadline_s
+        self.max_retry_after_s = max_retry_after_s
+        self.policy = retries.RetryPolicy(max_retries, backoff_base_s=0.25, backoff_cap_s=10.0, clock=clock,
+                                          sleep=sleep)
         self._clock = clock
-        self._sleep = sleep
         self._now = now
         self.deadline = clock() + deadline_s
         self.calls = 0
@@ -106,58 +108,72 @@ class Rpc:
         self.deadline = self._clock() + self.deadline_s
 
     def call(self, method: str, params: list[Any], *, token: str = "*") -> Any:
-        import requests
-
-        attempt = 0
-        while True:
-            attempt += 1
-            if self._clock() > self.deadline:
-                raise TransientSourceError(f"{self.chain}: RPC deadline of {self.deadline_s:.0f}s passed",
-                                           source=self.source, kind="timeout")
-            if self.limiter is not None:
-                self.limiter.acquire()
-            self.calls += 1
+        def attempt() -> Any:
             try:
-                try:
-                    with transport.within(time.monotonic() + self.deadline - self._clock()):
-                        response = self.provider.make_request(method, params)
-                except transport.GuardError as exc:
-                    raise transport.translate(exc, self.source, redact=self.redact) from None
-                except requests.Timeout:
-                    raise TransientSourceError(f"{method} timed out", source=self.source, kind="timeout") from None
-                except requests.HTTPError as exc:
-                    status = exc.response.status_code if exc.response is not None else None
-                    kind = "throttled" if status == 429 else "error"
-                    err = TransientSourceError if status in (408, 429) or (status or 500) >= 500 else PermanentSourceError
-                    raise err(f"{method}: HTTP {status}", source=self.source, status=status, kind=kind) from None
-                except requests.RequestException as exc:
-                    raise TransientSourceError(f"{method}: {type(exc).__name__}: {self.redact(exc)[:120]}",
-                                               source=self.source) from None
-                except ValueError as exc:  # body was not JSON
-                    raise ParseError(f"{method}: response is not JSON ({str(exc)[:60]})", source=self.source) from None
-                if not isinstance(response, dict):
-                    raise ParseError(f"{method}: response is not a JSON-RPC object", source=self.source)
-                if response.get("error") is not None:
-                    raise classify_rpc_error(response["error"], self.source)
-                if "result" not in response:
-                    raise ParseError(f"{method}: response has neither result nor error", source=self.source)
-                return response["result"]
+                return self._attempt(method, params)
             except RangeRejected:
-                raise
+                raise  # the caller splits the range; not a failure of the endpoint
             except (TransientSourceError, PermanentSourceError) as exc:
                 self._record(token, method, exc)
-                if not exc.transient or attempt > self.max_retries:
-                    raise
-                delay = min(10.0, 0.25 * 2 ** (attempt - 1)) * (0.5 + random.random() / 2)
-                if self._clock() + delay > self.deadline:
-                    raise
-                log.info("%s/%s: %s; retrying in %.2fs", self.source, self.chain, self.redact(exc), delay)
-                self._sleep(delay)
+                raise
+
+        return self.policy.run(attempt, deadline=self.deadline, limiter=self.limiter,
+                               what=f"{self.source}/{self.chain}", redact=self.redact, final=(RangeRejected,))
+
+    def _attempt(self, method: str, params: list[Any]) -> Any:
+        import requests
+
+        if self._clock() > self.deadline:
+            raise TransientSourceError(f"{self.chain}: RPC deadline of {self.deadline_s:.0f}s passed",
+                                       source=self.source, kind="timeout")
+        if self.limiter is not None:
+            self.limiter.acquire()
+        self.calls += 1
+        try:
+            with transport.within(time.monotonic() + self.deadline - self._clock()):
+                response = self.provider.make_request(method, params)
+        except transport.GuardError as exc:
+            raise transport.translate(exc, self.source, redact=self.redact) from None
+        except requests.Timeout:
+            raise TransientSourceError(f"{method} timed out", source=self.source, kind="timeout") from None
+        except requests.HTTPError as exc:
+            raise self._http_error(method, exc.response) from None
+        except requests.RequestException as exc:
+            raise TransientSourceError(f"{method}: {type(exc).__name__}: {self.redact(exc)[:120]}",
+                                       source=self.source) from None
+        except ValueError as exc:  # body was not JSON
+            raise ParseError(f"{method}: response is not JSON ({str(exc)[:60]})", source=self.source) from None
+        if not isinstance(response, dict):
+            raise ParseError(f"{method}: response is not a JSON-RPC object", source=self.source)
+        if response.get("error") is not None:
+            raise classify_rpc_error(response["error"], self.source)
+        if "result" not in response:
+            raise ParseError(f"{method}: response has neither result nor error", source=self.source)
+        return response["result"]
+
+    def _http_error(self, method: str, response: Any) -> TransientSourceError | PermanentSourceError:
+        status = response.status_code if response is not None else None
+        if status in (418, 429):
+            text = self.redact(response.content[:400].decode("utf-8", "replace"))
+            wait = retries.wait_from_answer(status, response.headers, text, cap=self.max_retry_after_s)
+            if self.limiter is not None:
+                self.limiter.block_for(wait)
+            kind = "banned" if status == 418 else "throttled"
+            return TransientSourceError(f"{method}: HTTP {status} ({kind}); no request for {wait:.0f}s",
+                                        source=self.source, status=status, kind=kind, retry_after=wait)
+        if status == 408 or (status or 500) >= 500:
+            wait = retries.server_wait(response.headers if response is not None else None,
+                                       cap=self.max_retry_after_s)
+            if wait is not None and self.limiter is not None:
+                self.limiter.block_for(wait)
+            return TransientSourceError(f"{method}: HTTP {status}", source=self.source, status=status,
+                                        retry_after=wait)
+        return PermanentSourceError(f"{method}: HTTP {status}", source=self.source, status=status)
 
     def _record(self, token: str, method: str, exc: Any) -> None:
-        if self.health is None or self._now is None:
+        if self.health is None:
             return
-        now = self._now()
-        self.health.add(PollRun(self.source, token, now, now, exc.kind, http_status=exc.status,
-                                error_class=type(exc).__name__, message=self.redact(exc)[:500],
-                                endpoint=f"{self.chain}:{method}"))
+        started = self._now() if self._now is not None else self.health.now()
+        self.health.record(self.source, token, f"{self.chain}:{method}", started, None, exc.kind,
+                           http_status=exc.status, error_class=type(exc).__name__, message=exc,
+                           redact=self.redact)
