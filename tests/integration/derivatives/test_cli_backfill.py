@@ -50,3 +50,35 @@ def test_poll_command_with_unknown_symbol_only_exits_source_error(routes, httpse
     out = capsys.readouterr().out
     assert rc == 69  # EX_UNAVAILABLE: every polled source failed
     assert "unsupported" in out and "not listed" in out
+
+
+def test_divmon_poll_subprocess_announces_a_gate_delisting_once_with_its_cap(routes, httpserver, tmp_path,  # noqa: ANN001
+                                                                             sqlite_url):
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    from .test_venues import serve_gate
+
+    delist_s = int(time.time()) + 2 * 86_400
+    serve_gate(routes, in_delisting=True, delisting_time=delist_s)
+    sources = {n: {"enabled": False} for n in (*ALL_VENUES, "coinglass", "coingecko", "defillama", "dune", "github",
+                                               "etherscan", "chain")}
+    sources["gate"] = {"enabled": True, "base_url": httpserver.url_for("").rstrip("/"), "deadline_s": 10}
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump({"network": {"allow_loopback": True}, "sources": sources,
+                                    "tokens": [{"symbol": "AIA", "venues": {"gate": {"perp": "AIA/USDT:USDT"}}}]}))
+    root = Path(__file__).resolve().parents[3]
+    started = int(time.time())
+    for _ in range(2):
+        out = subprocess.run([sys.executable, "-c", "import sys; from monitor.cli import main; sys.exit(main(sys.argv[1:]))",
+                              "--config", str(path), "--db", sqlite_url, "poll", "--source", "gate"],
+                             capture_output=True, text=True, timeout=120, cwd=root)
+        assert out.returncode == 0, out.stdout + out.stderr
+        time.sleep(1.1)  # the second poll is seen at a later second
+    store = Store(sqlite_url)
+    [event] = [e for e in store.read_events("AIA") if e.kind == "perp_delisted"]
+    assert started <= event.ts.timestamp() <= started + 60  # the first poll's sighting, kept by the second
+    assert event.detail["scheduled_at"].startswith(time.strftime("%Y-%m-%dT%H:%M", time.gmtime(delist_s)))
+    assert list(store.read_series("AIA", [m.FUNDING_CAP], sources=["gate"])["value"]) == [0.003]
