@@ -57,7 +57,7 @@ def poll_exit(outcomes: Sequence[Any]) -> int:
     stderr. A fetch that asked nothing (nothing configured for the token there) counts for neither side."""
     failed = [o for o in outcomes if o.status not in ("ok", "partial")]
     partial = [o for o in outcomes if o.status == "partial"]
-    fetched = [o for o in outcomes if o.status in ("ok", "partial") and (o.requests or o.rows or o.events)]
+    fetched = [o for o in outcomes if o.status in ("ok", "partial") and o.requests]
     if not failed and not partial:
         return EXIT_OK
     names = ", ".join(f"{o.source}/{o.token} ({o.status})" for o in [*failed, *partial])
@@ -65,5 +65,5 @@ def poll_exit(outcomes: Sequence[Any]) -> int:
         print(f"divmon: nothing could be fetched; failed: {names}", file=sys.stderr)
         return EXIT_SOURCE
     asked = len(fetched) + len(failed)
-    print(f"divmon: {len(failed) + len(partial)} of {asked} fetches failed: {names}", file=sys.stderr)
+    print(f"divmon: {len(failed) + len(partial)} of {asked} fetches failed or were partial: {names}", file=sys.stderr)
     return EXIT_WARNING

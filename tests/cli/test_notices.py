@@ -19,7 +19,7 @@ def config(tmp_path, httpserver):  # noqa: ANN001, ANN201
     # coinglass wants a key that is not set; defillama answers 404 so a poll has something to do
     base = httpserver.url_for("").rstrip("/")
     return write_config(tmp_path / "config.yaml", offline_config(
-        storage={"url": f"sqlite:///{tmp_path / 'divmon.db'}"},
+        storage={"url": f"sqlite:///{tmp_path / 'divmon.db'}"}, schedule={"heartbeat_s": 1, "shutdown_grace_s": 2},
         tokens=[{"symbol": "ZED", "defillama_slug": "zed"}],
         sources={"coinglass": {"enabled": True, "base_url": base + "/cg"},
                  "defillama": {"enabled": True, "base_url": base + "/llama", "max_retries": 0},
@@ -47,8 +47,34 @@ def test_check_at_says_it_polls_nothing(config, httpserver):
     out = divmon("check", "ZED", "--at", "2026-11-01T06:00:00+02:00", "--config", str(config))
     assert "divmon: --at judges the data stored as of 2026-11-01T04:00:00Z; nothing is polled" in out.stderr
     assert httpserver.log == []
-    plain = divmon("check", "ZED", "--no-poll", "--config", str(config))
-    assert "nothing is polled" not in plain.stderr
+    for argv in (["--no-poll"], ["--no-poll", "--at", "2026-11-01"], ["--at", "2026-11-01", "-q"]):
+        out = divmon("check", "ZED", *argv, "--config", str(config))
+        assert out.returncode == 3, out.stderr  # UNKNOWN: no data stored
+        assert "nothing is polled" not in out.stderr  # --no-poll said it already; -q asked for errors only
+
+
+def test_the_daemon_names_a_missing_key_once_at_start(config, tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from monitor.store import Store
+    from tests.cli.runner import CLI, ROOT
+
+    proc = subprocess.Popen([sys.executable, "-c", CLI, "run", "--config", str(config)], cwd=tmp_path,
+                            env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}, stderr=subprocess.PIPE, text=True)
+    try:
+        store = Store(f"sqlite:///{tmp_path / 'divmon.db'}")
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not store.get_meta("daemon:heartbeat"):
+            time.sleep(0.2)
+        assert store.get_meta("daemon:heartbeat"), "the daemon did not start"
+        store.close()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+    assert err.count(WARNING) == 1, err
 
 
 def test_apps_in_one_process_warn_once(caplog, monkeypatch):

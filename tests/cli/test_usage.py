@@ -35,7 +35,8 @@ def test_no_command_prints_help_and_exits_64():
 
 def test_global_options_after_the_command_are_honoured(tmp_path):
     config = write_config(tmp_path / "cfg" / "config.yaml",
-                          offline_config(tokens=[{"symbol": "ZZZ"}], storage={"url": f"sqlite:///{tmp_path / 'from-config.db'}"}))
+                          offline_config(tokens=[{"symbol": "ZZZ"}],
+                                         storage={"url": f"sqlite:///{tmp_path / 'from-config.db'}"}))
     other = tmp_path / "from-flag.db"
     report = tmp_path / "report.json"
     out = divmon("report", "--format", "json", "--out", str(report), "--config", str(config),
