@@ -326,12 +326,11 @@ class Daemon:
         """Start, wait for a stop, shut down. Returns (exit code, whether every job finished)."""
         self.acquire()
         port = self.app.config.schedule.metrics_port
-        dashboard = None
         try:
-            if self.app.config.schedule.serve:  # web stack imported only when asked for
+            if self.app.config.schedule.serve:  # web stack imported only when asked for; a daemon thread
                 from monitor.serve.server import start_for
 
-                dashboard = start_for(self.app)
+                start_for(self.app)
             if port is not None:
                 self.metrics = Metrics()
                 try:
@@ -350,8 +349,6 @@ class Daemon:
                 log.error("jobs still running after %.0f s; exiting, their open transaction rolls back", grace_s)
             return self.exit_code, finished
         finally:
-            if dashboard is not None:
-                dashboard.should_exit = True
             if self.metrics:
                 self.metrics.close()
             if self.exit_code != EXIT_STORE:

@@ -80,11 +80,13 @@ class Dashboard:
 
     def status(self) -> dict[str, Any]:
         """When data last arrived: the live pages poll this and refresh when ``stamp`` changes."""
-        (updated, newest), = self._rows("SELECT MAX(updated_at), MAX(last_ts) FROM series")
+        # updated_at has whole seconds: the sum of every series' last point tells two writes in one second apart
+        (updated, newest, reach, n), = self._rows("SELECT MAX(updated_at), MAX(last_ts), SUM(last_ts), COUNT(*) "
+                                                  "FROM series")
         (run_id, last_poll), = self._rows("SELECT MAX(id), MAX(finished_at) FROM poll_runs "
                                           "WHERE id = (SELECT MAX(id) FROM poll_runs)")
         snap = self._snapshot
-        return {"stamp": f"{updated or 0}-{run_id or 0}", "data_updated_at": iso(updated), "data_until": iso(newest),
+        return {"stamp": f"{updated or 0}-{n}-{reach or 0}-{run_id or 0}", "data_updated_at": iso(updated), "data_until": iso(newest),
                 "last_poll": iso(last_poll), "judged_at": iso(snap.judged_at) if snap else None,
                 "as_of": iso(self.now()), "fixed_time": self.at is not None}
 

@@ -1,5 +1,6 @@
-"""The store opened so that it cannot be written: SQLite ``mode=ro`` plus ``query_only``, PostgreSQL
-sessions whose transactions default to READ ONLY. A bug in a page then fails loudly instead of writing."""
+"""The store opened so that it cannot be written: SQLite ``mode=ro`` (the file is opened read-only),
+PostgreSQL sessions whose transactions default to READ ONLY. A bug in a page then fails loudly instead
+of writing."""
 
 from __future__ import annotations
 
@@ -39,7 +40,6 @@ def _sqlite_readonly(path: Path, busy_timeout_s: float):  # noqa: ANN202 - Engin
     def connect() -> sqlite3.Connection:
         conn = sqlite3.connect(uri, uri=True, timeout=busy_timeout_s, isolation_level=None, check_same_thread=False)
         conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
-        conn.execute("PRAGMA query_only = ON")
         return conn
 
     engine = create_engine("sqlite://", creator=connect, poolclass=QueuePool, pool_size=4, max_overflow=8)

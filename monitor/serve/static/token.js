@@ -130,6 +130,7 @@
                                         {name: "short liquidations", pairs: c.liq_short, fmt: usd, scale: "usd"}], ev);
     chart("volume", "Perp vs spot volume (USD)", venues(c.volume, usd, "usd"), ev);
     root.dataset.drawn = String(plots.length);
+    window.divmonCharts = plots;  // for tests and the console
   }
 
   function load() {

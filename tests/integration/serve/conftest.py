@@ -35,6 +35,9 @@ def seed(app: App) -> None:
               block=100, detail={"note": NOTE}, source="chain"),
     ])
     app.store.record_poll_runs([
+        # in the order they finished: the newest recorded run is the dashboard's "last poll"
+        PollRun("defillama", "SURGE", T0 - dt.timedelta(minutes=9), T0 - dt.timedelta(minutes=9), "empty", 200),
+        PollRun("dune", "SURGE", T0 - dt.timedelta(minutes=8), T0 - dt.timedelta(minutes=8), "partial", 200),
         PollRun("binance", "SURGE", T0 - dt.timedelta(minutes=5), T0 - dt.timedelta(minutes=5), "ok", 200,
                 latency_ms=120.0, rows=10),
         PollRun("okx", "SURGE", T0 - dt.timedelta(minutes=4), T0 - dt.timedelta(minutes=4), "throttled", 429,

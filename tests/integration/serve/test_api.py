@@ -65,6 +65,7 @@ def test_series_csv_streams_the_same_points(served):
     ("/api/tokens/SURGE/series", 400),  # metric missing
     ("/api/tokens/SURGE/series?metric=oi_usd&since=yesterday", 400),
     ("/api/tokens/SURGE/series?metric=oi_usd&format=xml", 400),
+    ("/api/tokens/SURGE/series?metric=" + "m" * 65, 400),
     ("/api/tokens/NOPE/series?metric=oi_usd", 404),
     ("/api/tokens/NOPE", 404),
     ("/tokens/NOPE", 404),
@@ -100,7 +101,9 @@ def test_health_counts_failures_and_throttling_per_source(served):
     assert rows["okx"]["last_ok"] is None
     assert rows["binance"]["failures"] == 0 and rows["binance"]["last_ok"] == "2026-11-27T07:55:00Z"
     assert rows["binance"]["latency_ms_avg"] == 120.0
-    assert rows["defillama"]["newest_point"] == "2026-11-27T08:00:00Z"  # a source with points but no runs
+    assert rows["github"]["newest_point"] == "2026-11-27T08:00:00Z" and rows["github"]["polls"] == 0  # no runs
+    for source in ("defillama", "dune"):  # an empty answer and a partial one are not failures
+        assert rows[source]["failures"] == 0 and rows[source]["last_ok"] is not None
 
 
 def test_every_answer_carries_a_csp_that_allows_no_other_origin(served):
@@ -108,6 +111,7 @@ def test_every_answer_carries_a_csp_that_allows_no_other_origin(served):
         csp = served.get(path).headers["content-security-policy"]
         assert "default-src 'self'" in csp and "script-src 'self'" in csp
         assert "unsafe-inline" not in csp and "http" not in csp and "*" not in csp
+        assert served.get(path).headers["x-content-type-options"] == "nosniff"
 
 
 def _tags(html: str) -> TagCollector:
@@ -167,3 +171,43 @@ def test_config_page_masks_secrets(db, tmp_path):
         stop(running)
     assert secret not in page and secret[:8] not in page
     assert "api_key: &#39;****&#39;" in page or "api_key: '****'" in page or "api_key: ****" in page
+
+
+def test_a_symbol_is_found_whatever_its_case(served):
+    assert served.get("/api/tokens/surge").json()["token"] == "SURGE"
+    assert served.get("/api/tokens/Surge/series?metric=oi_usd").json()["token"] == "SURGE"
+
+
+def test_csv_quotes_a_source_name_holding_separators():
+    from monitor.serve.dashboard import csv_lines
+
+    text = "".join(csv_lines([(0, 'a,"b"', 1.5), (3600, "okx", 2.0)]))
+    assert list(csv.reader(io.StringIO(text))) == [["ts", "source", "value"], ["1970-01-01T00:00:00Z", 'a,"b"', "1.5"],
+                                                   ["1970-01-01T01:00:00Z", "okx", "2.0"]]
+
+
+def test_judging_live_is_redone_when_the_data_changes_or_refresh_s_passes(db, tmp_path):
+    import time as _time
+
+    import pandas as pd
+
+    from monitor.store import Store
+
+    running = start(db, tmp_path, at=None)
+    board = running.dashboard
+    try:
+        first = board.snapshot()
+        assert board.snapshot() is first  # same data, within refresh_s: kept
+        board.refresh_s = 0.05
+        _time.sleep(0.1)
+        second = board.snapshot()
+        assert second is not first and second.stamp == first.stamp  # refresh_s passed
+        board.refresh_s = 3600
+        writer = Store(db)
+        writer.upsert_observations(pd.DataFrame({"ts": [T0], "source": "okx", "token": "NEW", "metric": "oi_usd",
+                                                 "value": [1.0]}))
+        writer.close()
+        third = board.snapshot()
+        assert third.stamp != second.stamp and "NEW" in third.verdicts
+    finally:
+        stop(running)

@@ -143,3 +143,40 @@ def test_schedule_serve_runs_the_dashboard_inside_divmon_run(db, tmp_path):
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err[-2000:]
+
+
+@pytest.mark.parametrize("host, loopback", [("127.0.0.1", True), ("::1", True), ("localhost", True),
+                                            ("0.0.0.0", False), ("192.0.2.7", False), ("example.org", False)])
+def test_only_loopback_hosts_go_without_a_token(host, loopback):
+    from monitor.config import Secrets, parse_config
+    from monitor.errors import ConfigError
+    from monitor.serve.server import bearer_token
+
+    config = parse_config({})
+    if loopback:
+        assert bearer_token(config, host, Secrets({})) is None
+    else:
+        with pytest.raises(ConfigError, match="serve.auth_token_env"):
+            bearer_token(config, host, Secrets({}))
+
+
+def test_demo_serve_opens_the_dashboard_on_the_demo(tmp_path):
+    port = free_port()
+    proc = _spawn("demo", "--dir", str(tmp_path / "demo"), "--serve", "--port", str(port))
+    try:
+        deadline = time.monotonic() + 240
+        ranking = None
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                ranking = requests.get(f"http://127.0.0.1:{port}/api/tokens", timeout=60).json()
+                break
+            except requests.ConnectionError:
+                time.sleep(0.5)
+        assert ranking is not None, proc.stderr.read() if proc.poll() is not None else "no answer"
+        labels = {r["token"]: r["label"] for r in ranking["tokens"]}
+        assert labels["SURGE"] == "speculation" and labels["ORGANIC"] == "adoption"
+        assert ranking["status"]["fixed_time"] is True
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    assert f"http://127.0.0.1:{port}/" in err and "SURGE" in out
