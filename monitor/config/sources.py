@@ -21,9 +21,10 @@ class SourceConfig(Strict):
     deadline_s: float = Field(60.0, gt=0, le=3600)  # whole request, retries included
     rate_limit_per_s: float = Field(5.0, gt=0, le=1000)
     burst: int = Field(1, ge=1, le=1000)
+    rate_limit_margin: float = Field(0.1, ge=0, lt=1)  # venues pace at (1 - margin) x rate_limit_per_s
     max_retries: int = Field(4, ge=0, le=20)
     max_retry_after_s: float = Field(900.0, gt=0)  # cap on honoured Retry-After / bans
-    max_body_bytes: int = Field(32 * 1024 * 1024, gt=0)
+    max_body_bytes: int = Field(8 * 1024 * 1024, gt=0)  # per answer (per page); the transport stops reading past it
     poll_interval: Duration = "1h"
     overlap: DurationOrZero = "2d"  # incremental polls start at the latest stored ts minus this
 

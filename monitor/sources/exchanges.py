@@ -2,15 +2,15 @@
 HTTP request (shared by all threads), per-request health rows, and one retry layer per call.
 
 ccxt's own throttle is off: it cannot share one budget across our threads or honour Retry-After.
-Instead every request goes through ``VenueSource._request`` (installed over ``exchange.fetch``), and a
-response hook on the session sees status, headers and body before ccxt does.
+Instead every request goes through ``VenueSource._request`` (installed over ``exchange.fetch``) and is
+charged the weight ccxt's API tables give it (hooked at ``exchange.fetch2``), and a response hook on the
+session sees status, headers and body before ccxt does. Retries follow the shared ``retry.py`` policy.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-import random
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -22,7 +22,7 @@ import ccxt
 
 from monitor import model as m
 from monitor.errors import ParseError, SourceError, TransientSourceError, UnsupportedError
-from monitor.model import PollRun
+from monitor.sources import retry as retries
 from monitor.sources import transport
 from monitor.sources import venue_parsers as vp
 from monitor.sources.base import FetchResult, make_frame
@@ -37,12 +37,11 @@ from monitor.sources.markets import (
     rewrite_urls,
 )
 from monitor.sources.venues import VenueSpec, market_events, published_terms, spec_for
-from monitor.timeutil import epoch_ms, parse_duration, parse_retry_after
+from monitor.timeutil import epoch_ms, parse_duration
 
 log = logging.getLogger(__name__)
 
 _SHAPE_ERRORS = (TypeError, KeyError, ValueError, AttributeError, IndexError, ZeroDivisionError)
-_BAN_UNTIL = "banned until "
 H1, D1 = 3_600_000, 86_400_000
 
 
@@ -64,11 +63,11 @@ class VenueSource:
                  clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep):
         self.name, self.cfg, self.ctx, self.exchange = name, cfg, ctx, exchange
         self.spec: VenueSpec = spec_for(name, cfg.ccxt_id)
-        self.limiter = ctx.limiters.get(name, cfg.rate_limit_per_s, cfg.burst)
+        self.limiter = ctx.limiters.get(name, cfg.rate_limit_per_s, cfg.burst, margin=cfg.rate_limit_margin)
         # enough threads to keep the limiter busy through ~300 ms of latency, never more than 16
         self.concurrency = max(2, min(16, math.ceil(cfg.rate_limit_per_s * 0.3) + 1))
-        self.backoff_base_s = 0.5
-        self._clock, self._sleep = clock, sleep
+        self.policy = retries.RetryPolicy(cfg.max_retries, clock=clock, sleep=sleep)
+        self._clock = clock
         self._local = threading.local()
         self._markets_lock = threading.Lock()
         self._markets_ready = False
@@ -96,6 +95,18 @@ class VenueSource:
             return self._request(original, url, method, headers, body)
 
         ex.fetch = fetch
+        fetch2 = ex.fetch2
+
+        def weighed(path: str, api: Any = None, method: str = "GET", params: Any = None, config: Any = None) -> Any:
+            # the request weight from ccxt's own API tables (Binance's klines cost 1-10 by limit)
+            api, params, config = api or ["public"], params or {}, config or {}
+            self._local.cost = ex.calculate_rate_limiter_cost(api, method, path, params, config)
+            try:
+                return fetch2(path, api, method, params, config)
+            finally:
+                self._local.cost = None
+
+        ex.fetch2 = weighed
         quote = self.spec.quote_volume
         if quote is not None:  # unified OHLCV drops the venue's quote volume; keep it as a 7th column
             parse = ex.parse_ohlcv
@@ -137,15 +148,9 @@ class VenueSource:
                 f"upstream unavailable: HTTP {resp.status_code} with an HTML page "
                 f"({self.ctx.redactor(snippet(body, 600))[:80]!r})", source=self.name, status=resp.status_code)
         elif resp.status_code in (418, 429) or b'"code":-1003' in body.replace(b" ", b""):
-            wait = parse_retry_after(resp.headers.get("Retry-After"))
             text = body[:400].decode("utf-8", "replace")
-            if _BAN_UNTIL in text:
-                digits = "".join(ch for ch in text.split(_BAN_UNTIL, 1)[1][:14] if ch.isdigit())
-                if digits:
-                    wait = max(wait or 0.0, int(digits) / 1000 - time.time())
-            if wait is None:
-                wait = 60.0 if resp.status_code == 418 else 5.0
-            st.retry_after = min(wait, self.cfg.max_retry_after_s)
+            st.retry_after = retries.wait_from_answer(resp.status_code, resp.headers, text,
+                                                      cap=self.cfg.max_retry_after_s)
             self.limiter.block_for(st.retry_after)
         elif 200 <= resp.status_code < 300 and body.strip():
             try:
@@ -167,7 +172,7 @@ class VenueSource:
                                        kind=kind, retry_after=wait)
             self._record(started, t0, endpoint, err.kind, None, type(err).__name__, str(err), 0)
             raise err
-        self.limiter.acquire()
+        self.limiter.acquire(getattr(st, "cost", None) or 1)
         st.status, st.problem, st.retry_after = None, None, None
         started, t0 = self.ctx.now(), self._clock()
         try:
@@ -203,45 +208,42 @@ class VenueSource:
 
     def _record(self, started: datetime, t0: float, endpoint: str, status: str, http_status: int | None,
                 error_class: str | None, message: str | None, rows: int) -> None:
-        self.ctx.health.add(PollRun(
-            source=self.name, token=getattr(self._local, "token", None) or "*", started_at=started,
-            finished_at=self.ctx.now(), status=status, http_status=http_status, error_class=error_class,
-            message=self.ctx.redactor(message)[:500] if message else None,
-            latency_ms=(self._clock() - t0) * 1000, rows=rows, endpoint=endpoint,
-        ))
+        self.ctx.health.record(self.name, getattr(self._local, "token", None) or "*", endpoint, started,
+                               (self._clock() - t0) * 1000, status, http_status=http_status,
+                               error_class=error_class, message=message, rows=rows, redact=self.ctx.redactor)
 
     # ------------------------------------------------------------ calls with retries
 
+    @property
+    def backoff_base_s(self) -> float:
+        return self.policy.backoff_base_s
+
+    @backoff_base_s.setter
+    def backoff_base_s(self, value: float) -> None:
+        self.policy.backoff_base_s = value
+
     def call(self, what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        """One ccxt call, retried on transient errors with backoff inside cfg.deadline_s."""
+        """One ccxt call under the shared retry policy, inside cfg.deadline_s."""
         deadline = self._clock() + self.cfg.deadline_s
         outer = getattr(self._local, "deadline", None)
         self._local.deadline = min(deadline, outer) if outer else deadline
-        attempt = 0
+
+        def attempt() -> Any:
+            try:
+                return fn(*args, **kwargs)
+            except SourceError:
+                raise
+            except ccxt.BaseError as exc:  # raised locally by ccxt (BadSymbol, NotSupported)
+                err: SourceError = map_ccxt_error(exc, self.name)
+            except _SHAPE_ERRORS as exc:  # ccxt choked on a shape it did not expect
+                err = ParseError(f"{what}: unexpected payload shape ({type(exc).__name__})", source=self.name)
+            raise err  # outside the except: no context carrying ccxt's message (URL, body)
+
         try:
-            while True:
-                attempt += 1
-                try:
-                    return fn(*args, **kwargs)
-                except SourceError as exc:
-                    err = exc
-                except ccxt.BaseError as exc:  # raised locally by ccxt (BadSymbol, NotSupported)
-                    err = map_ccxt_error(exc, self.name)
-                except _SHAPE_ERRORS as exc:  # ccxt choked on a shape it did not expect
-                    err = ParseError(f"{what}: unexpected payload shape ({type(exc).__name__})", source=self.name)
-                if not err.transient or attempt > self.cfg.max_retries:
-                    raise err
-                delay = err.retry_after if err.retry_after is not None else self._backoff(attempt)
-                if self._clock() + delay >= self._local.deadline:
-                    raise err
-                log.info("%s: %s; retry %d in %.2fs", self.name, self.ctx.redactor(err), attempt, delay)
-                if err.retry_after is None:  # a Retry-After is already held by the limiter
-                    self._sleep(delay)
+            return self.policy.run(attempt, deadline=self._local.deadline, limiter=self.limiter, what=self.name,
+                                   redact=self.ctx.redactor)
         finally:
             self._local.deadline = outer
-
-    def _backoff(self, attempt: int) -> float:
-        return min(30.0, self.backoff_base_s * 2 ** (attempt - 1)) * (0.5 + random.random() / 2)
 
     def raw_pages(self, what: str, page: Callable[[int], Any], since_ms: int, until_ms: int, limit: int,
                   ts_of: Callable[[Any], Any]) -> Iterator[Any]:

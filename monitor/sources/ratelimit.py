@@ -34,6 +34,7 @@ class RateLimiter:
         self._lock = threading.Lock()
         self._next = clock()  # earliest time the next request may start (theoretical arrival time)
         self._blocked_until = 0.0
+        self._last_sent = float("-inf")  # real send time of the latest request plus its cost
         self._on_block = on_block  # told the seconds of each block (Limiters persists it)
 
     def reserve(self, cost: float = 1.0) -> float:
@@ -53,11 +54,25 @@ class RateLimiter:
             return slot - now
 
     def acquire(self, cost: float = 1.0) -> float:
+        """Wait for a slot; returns the seconds waited.
+
+        No burst beyond the bucket: a sender that woke late (a loaded box) still keeps the next request
+        ``cost x interval`` after its REAL send, so a late one and an on-time one never go back to back.
+        """
         slot = self.reserve(cost)
-        delay = slot - self._clock()
-        if delay > 0:
-            self._sleep(delay)
-        return max(0.0, delay)
+        waited = 0.0
+        while True:
+            delay = slot - self._clock()
+            if delay > 0:
+                self._sleep(delay)
+                waited += delay
+            with self._lock:
+                now = self._clock()
+                earliest = self._last_sent - (self.burst - 1) * self.interval
+                if now >= earliest:
+                    self._last_sent = max(self._last_sent, now + cost * self.interval)
+                    return waited
+                slot = earliest
 
     def block_for(self, seconds: float) -> None:
         """No request before now + seconds (Retry-After, ban)."""
@@ -86,10 +101,12 @@ class Limiters:
         self._items: dict[str, RateLimiter] = {}
         self._state = state
 
-    def get(self, name: str, rate_per_s: float, burst: int = 1) -> RateLimiter:
+    def get(self, name: str, rate_per_s: float, burst: int = 1, *, margin: float = 0.0) -> RateLimiter:
+        """``margin`` (0.1 = 10 %) keeps the pace under the venue's limit: jitter on the way cannot make two
+        requests arrive closer than the venue counts."""
         with self._lock:
             if name not in self._items:
-                limiter = RateLimiter(rate_per_s, burst)
+                limiter = RateLimiter(rate_per_s * (1.0 - margin), burst)
                 if self._state is not None:
                     until = self._state.read(self.SECTION).get(name)
                     if isinstance(until, (int, float)) and until > time.time():
