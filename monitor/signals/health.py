@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from datetime import timedelta
-from functools import cache
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -42,14 +42,13 @@ def source_health(view: View, stale_after: str, runs_window: timedelta = timedel
     intervals = dict(view.inputs.poll_intervals)
     event_sources = {s: i for s, i in view.inputs.event_sources.items() if s not in intervals}
     after = parse_duration(stale_after)
-    runs = _recent_runs(view, now - runs_window)
-    by_source: dict[str, list[tuple[pd.Timestamp, timedelta]]] = {}
+    runs_by = _recent_runs(view, now - runs_window)
+    by_source: dict[str, list[tuple[int, timedelta]]] = {}  # source -> [(newest ns, spacing)]
     for metric in view.metrics():
         for src in view.sources(metric):
-            s = view.series(metric, src)
-            if len(s):
-                by_source.setdefault(src, []).append((s.index[-1], spacing(s.index)))
-    runs_by = {str(src): g for src, g in runs.groupby("source", sort=False)} if len(runs) else {}
+            t = view.times(metric, src)
+            if len(t):
+                by_source.setdefault(src, []).append((int(t[-1]), spacing_ns(t)))
     names = set(intervals) | set(by_source)
     names |= {s for s in event_sources if s not in by_source and s in runs_by}
     if not view.inputs.configured:  # expectations unknown: a source failing for this token still counts
@@ -57,13 +56,13 @@ def source_health(view: View, stale_after: str, runs_window: timedelta = timedel
     settled = settled_markets(view)
     rows = []
     for src in sorted(names):
-        mine = runs_by.get(src, runs.iloc[:0])
+        mine = runs_by.get(src, [])
         if src in event_sources and src not in by_source:
             rows.append(_event_source_health(src, mine, event_sources[src]))
             continue
         interval = intervals.get(src, DEFAULT_INTERVAL)
         series = by_source.get(src, [])
-        last_ts = max((t for t, _ in series), default=None)
+        last_ts = _ts(max(t for t, _ in series)) if series else None
         # the fastest series sets the expectation: hourly OI may not hide behind 8-hourly funding
         step = min((sp for _, sp in series), default=timedelta(0))
         threshold = stale_threshold(interval, step, after)
@@ -84,7 +83,7 @@ def source_health(view: View, stale_after: str, runs_window: timedelta = timedel
         if empty:
             detail += "; last poll returned no rows"
         rows.append(SourceHealth(
-            source=src, last_ok=ok_at.to_pydatetime() if ok_at is not None else None,
+            source=src, last_ok=_ts(ok_at).to_pydatetime() if ok_at is not None else None,
             last_ts=last_ts.to_pydatetime() if last_ts is not None else None, failures=failures,
             throttled=throttled, stale=stale, dark=dark, detail=detail, status=status,
             age_s=age.total_seconds() if age is not None else None,
@@ -114,84 +113,112 @@ def _settled_health(src: str, settled_at: pd.Timestamp, last_ts: pd.Timestamp | 
     )
 
 
-def _run_stats(runs: pd.DataFrame) -> tuple[pd.Timestamp | None, pd.Timestamp | None, int, int]:
-    """(last ok run, last failed run, failures, throttled) of one source's recent poll runs."""
-    if not len(runs):
-        return None, None, 0, 0
-    fail_mask = runs["status"].isin(FAILED_STATUSES)
-    throttle_mask = runs["status"].isin(THROTTLE_STATUSES) | runs["http_status"].isin(THROTTLE_HTTP)
-    return _last(runs, ~fail_mask), _last(runs, fail_mask), int(fail_mask.sum()), int(throttle_mask.sum())
+class Run(NamedTuple):
+    """One recent poll run of a source, in the order the store returned them."""
+
+    started: int  # epoch ns
+    status: Any
+    http_status: Any
+    rows: Any
+    endpoint: Any  # None when the runs carry no endpoint or rows column: never a fetch
 
 
-def _latest_fetch_empty(runs: pd.DataFrame) -> bool:
+def _run_stats(runs: list[Run]) -> tuple[int | None, int | None, int, int]:
+    """(last ok run, last failed run (epoch ns), failures, throttled) of one source's recent poll runs."""
+    ok_at = fail_at = None
+    failures = throttled = 0
+    for r in runs:
+        if r.status in FAILED_STATUSES:
+            failures += 1
+            fail_at = r.started if fail_at is None else max(fail_at, r.started)
+        else:
+            ok_at = r.started if ok_at is None else max(ok_at, r.started)
+        if r.status in THROTTLE_STATUSES or r.http_status in THROTTLE_HTTP:
+            throttled += 1
+    return ok_at, fail_at, failures, throttled
+
+
+def _latest_fetch_empty(runs: list[Run]) -> bool:
     """The source's latest whole fetch (ok or partial) returned no rows although the source has data: a
     blind spot, not "ok" (its per-request rows inside that poll say only that the venue answered)."""
-    if not len(runs) or "rows" not in runs or "endpoint" not in runs:
-        return False
-    fetches = runs[runs["endpoint"] == FETCH]
-    if not len(fetches):
-        return False
-    last = fetches.loc[fetches["started_at"] == fetches["started_at"].max()].iloc[-1]
-    return pd.notna(last["rows"]) and int(last["rows"]) == 0  # a failed fetch is caught before this
+    last: Run | None = None
+    for r in runs:
+        if r.endpoint == FETCH and (last is None or r.started >= last.started):
+            last = r  # of fetches at the latest time, the last one stands
+    return last is not None and not _isnan(last.rows) and int(last.rows) == 0  # a failed fetch is caught before
 
 
-def _failing_last(ok_at: pd.Timestamp | None, fail_at: pd.Timestamp | None) -> bool:
+def _failing_last(ok_at: int | None, fail_at: int | None) -> bool:
     # a tie (same second) reads as failing: a poll's per-request rows and its failed summary share a stamp
     return fail_at is not None and (ok_at is None or fail_at >= ok_at)
 
 
-def _latest_failed(runs: pd.DataFrame) -> bool:
+def _latest_failed(runs: list[Run]) -> bool:
     ok_at, fail_at, _, _ = _run_stats(runs)
     return _failing_last(ok_at, fail_at)
 
 
-def _event_source_health(src: str, runs: pd.DataFrame, interval: timedelta) -> SourceHealth:
+def _event_source_health(src: str, runs: list[Run], interval: timedelta) -> SourceHealth:
     ok_at, fail_at, failures, throttled = _run_stats(runs)
     failing = _failing_last(ok_at, fail_at)
     status = ("throttled" if failing and throttled else "failing") if failing else "ok"
     detail = "events only; " + ("; ".join(p for p in (
         f"{failures} failed request(s)" if failures else "", f"{throttled} throttled (429/418)" if throttled else "",
-        f"last poll {runs.loc[runs['started_at'] == fail_at, 'status'].iloc[-1]}" if failing else "last poll ok")
+        f"last poll {[r.status for r in runs if r.started == fail_at][-1]}" if failing else "last poll ok")
         if p))
     return SourceHealth(
-        source=src, last_ok=ok_at.to_pydatetime() if ok_at is not None else None, last_ts=None, failures=failures,
-        throttled=throttled, stale=False, dark=failing, detail=detail, status=status, age_s=None,
+        source=src, last_ok=_ts(ok_at).to_pydatetime() if ok_at is not None else None, last_ts=None,
+        failures=failures, throttled=throttled, stale=False, dark=failing, detail=detail, status=status, age_s=None,
         poll_interval_s=interval.total_seconds(), expected=True,
     )
 
 
-@cache
-def _no_runs() -> pd.DataFrame:  # read-only; built once, when first needed
-    return pd.DataFrame(columns=["source", "status", "http_status", "started_at", "message"])
-
-
-def _recent_runs(view: View, since: pd.Timestamp) -> pd.DataFrame:
+def _recent_runs(view: View, since: pd.Timestamp) -> dict[str, list[Run]]:
+    """{source: its runs started in [since, now]}: plain tuples, a token has a few hundred a day and pandas
+    per-source lookups cost more than the loop."""
     runs = view.inputs.poll_runs
     if runs is None or runs.empty or "source" not in runs:
-        return _no_runs()
-    started = pd.to_datetime(runs["started_at"], utc=True)
-    keep = (started >= since) & (started <= view.now)
-    out = runs.loc[keep].copy()
-    out["started_at"] = started[keep]
-    if "http_status" not in out:
-        out["http_status"] = np.nan
+        return {}
+    started = pd.DatetimeIndex(pd.to_datetime(runs["started_at"], utc=True)).as_unit("ns").asi8
+    keep = np.flatnonzero((started >= since.value) & (started <= view.now.value))
+    if not len(keep):
+        return {}
+    sources = runs["source"].to_numpy()[keep].tolist()
+    status = runs["status"].to_numpy()[keep].tolist()
+    if "http_status" in runs:  # missing codes (NaN, None, NA) all read as None: no code to show
+        col = runs["http_status"]
+        http = col.astype(object).where(col.notna(), None).to_numpy()[keep].tolist()
+    else:
+        http = [None] * len(keep)
+    has_fetch = "rows" in runs and "endpoint" in runs
+    rows = runs["rows"].to_numpy()[keep].tolist() if has_fetch else [None] * len(keep)
+    endpoint = runs["endpoint"].to_numpy()[keep].tolist() if has_fetch else [None] * len(keep)
+    out: dict[str, list[Run]] = {}
+    for i, src in enumerate(sources):
+        if src is None or (isinstance(src, float) and math.isnan(src)):
+            continue  # grouping by source leaves runs without one out
+        out.setdefault(str(src), []).append(Run(int(started[keep[i]]), status[i], http[i], rows[i], endpoint[i]))
     return out
 
 
-def _last(runs: pd.DataFrame, mask: pd.Series) -> pd.Timestamp | None:
-    hit = runs.loc[mask, "started_at"]
-    return hit.max() if len(hit) else None
+def _ts(ns_: int) -> pd.Timestamp:
+    return pd.Timestamp(ns_, unit="ns", tz="UTC")
 
 
 def spacing(index: pd.DatetimeIndex) -> timedelta:
-    if len(index) < 2:
+    return spacing_ns(ns(index))
+
+
+def spacing_ns(t: np.ndarray) -> timedelta:
+    """Median gap of the last 50 points (whole ms) of sorted epoch-ns times; 0 for fewer than two."""
+    if len(t) < 2:
         return timedelta(0)
-    gaps = np.diff(ns(index[-50:])) // 1_000_000 / 1000.0  # whole ms, as seconds
-    return timedelta(seconds=float(np.median(gaps))) if len(gaps) else timedelta(0)
+    gaps = np.diff(t[-50:]) // 1_000_000 / 1000.0  # whole ms, as seconds
+    return timedelta(seconds=float(np.median(gaps)))
 
 
 def _detail(status: str, age: timedelta | None, threshold: timedelta, failures: int, throttled: int,
-            failing: pd.DataFrame | None) -> str:
+            failing: list[Run] | None) -> str:
     parts = []
     if age is None:
         parts.append("no data")
@@ -201,11 +228,11 @@ def _detail(status: str, age: timedelta | None, threshold: timedelta, failures: 
         parts.append(f"{failures} failed request(s)")
     if throttled:
         parts.append(f"{throttled} throttled (429/418)")
-    if failing is not None and len(failing):
-        last = failing.iloc[-1]
-        code = last.get("http_status")
+    if failing:
+        last = failing[-1]
+        code = last.http_status
         code_txt = f" HTTP {int(code)}" if code is not None and not _isnan(code) else ""
-        parts.append(f"last poll {last['status']}{code_txt}")
+        parts.append(f"last poll {last.status}{code_txt}")
     return "; ".join(parts) if status != "ok" or failures else parts[0]
 
 

@@ -24,6 +24,7 @@ ONCHAIN_FLOWS = (m.ACTIVE_ADDRESSES, m.TRANSFER_COUNT, m.DEX_VOLUME_USD)
 DEV_METRICS = (m.DEV_COMMITS, m.DEV_CONTRIBUTORS)
 ONCHAIN_METRICS = (m.TVL_TOKEN, m.TVL_USD, m.HOLDERS, *ONCHAIN_FLOWS, *DEV_METRICS)
 ROLLING_24H_SOURCES = frozenset({"coingecko"})  # volume points are rolling 24h totals, not bars
+_NO_TIMES = np.empty(0, dtype="int64")
 
 
 @dataclass(frozen=True)
@@ -52,12 +53,14 @@ class TokenInputs:
 
 
 class View:
-    """Observations split by metric and source once, cut at ``now``, non-finite values dropped."""
+    """Observations split by metric and source once, cut at ``now``, non-finite values dropped. Each series
+    is held as (epoch ns, values) arrays; its pandas series is built the first time a rule asks for it."""
 
     def __init__(self, inputs: TokenInputs, now: datetime, min_points: int = 1):
         self.inputs = inputs
         self.now = pd.Timestamp(now)
         self.reasons: list[str] = []
+        self._arrays: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}
         self._series: dict[tuple[str, str], pd.Series] = {}
         self._cache: dict[str, Any] = {}
         self._metric_sources: dict[str, list[str]] = {}
@@ -94,8 +97,7 @@ class View:
             if int(last.sum()) < min_points:  # too short to say anything (fault C2)
                 short.append(f"{metric}@{source}")
                 continue
-            idx = pd.DatetimeIndex(t_seg[last].astype("datetime64[ns]"), tz="UTC")
-            self._series[(metric, source)] = pd.Series(v_seg[last], index=idx, dtype="float64")
+            self._arrays[(metric, source)] = (t_seg[last], v_seg[last])
             self._metric_sources.setdefault(metric, []).append(source)
         for srcs in self._metric_sources.values():
             srcs.sort()
@@ -122,8 +124,7 @@ class View:
             if len(ts) < min_points:
                 short.append(f"{metric}@{source}")
                 continue
-            idx = pd.DatetimeIndex((ts * 1_000_000_000).astype("datetime64[ns]"), tz="UTC")
-            self._series[(metric, source)] = pd.Series(values, index=idx, dtype="float64", copy=False)
+            self._arrays[(metric, source)] = (ts * 1_000_000_000, values)
             self._metric_sources.setdefault(metric, []).append(source)
         if dropped:
             self.reasons.append(f"{dropped} non-finite observation value(s) ignored")
@@ -139,14 +140,27 @@ class View:
 
     def metric(self, metric: str, sources: tuple[str, ...] | None = None) -> dict[str, pd.Series]:
         """{source: series} of a metric, optionally only these sources."""
-        return {s: self._series[(metric, s)] for s in self._metric_sources.get(metric, [])
+        return {s: self.series(metric, s) for s in self._metric_sources.get(metric, [])
                 if sources is None or s in sources}
 
     def sources(self, metric: str) -> list[str]:
         return self._metric_sources.get(metric, [])
 
     def series(self, metric: str, source: str) -> pd.Series:
-        return self._series.get((metric, source), ind.EMPTY)
+        key = (metric, source)
+        s = self._series.get(key)
+        if s is None:
+            if key not in self._arrays:
+                return ind.EMPTY
+            t, v = self._arrays[key]
+            idx = pd.DatetimeIndex(t.astype("datetime64[ns]"), tz="UTC")
+            s = self._series[key] = pd.Series(v, index=idx, dtype="float64", copy=False)
+        return s
+
+    def times(self, metric: str, source: str) -> np.ndarray:
+        """Epoch ns of a series' points, oldest first (empty when there is none): no pandas object built."""
+        arr = self._arrays.get((metric, source))
+        return arr[0] if arr is not None else _NO_TIMES
 
     def first_series(self, metric: str, prefer: tuple[str, ...] = ()) -> tuple[str | None, pd.Series]:
         """A metric's series from the first preferred source that has it (else any source)."""
@@ -157,12 +171,12 @@ class View:
         return None, ind.EMPTY
 
     def last_ts(self, metric: str, source: str) -> pd.Timestamp | None:
-        s = self.series(metric, source)
-        return s.index[-1] if len(s) else None
+        t = self.times(metric, source)
+        return pd.Timestamp(int(t[-1]), unit="ns", tz="UTC") if len(t) else None
 
     def latest(self, metric: str, source: str) -> float:
-        s = self.series(metric, source)
-        return float(s.iloc[-1]) if len(s) else math.nan
+        arr = self._arrays.get((metric, source))
+        return float(arr[1][-1]) if arr is not None and len(arr[1]) else math.nan
 
     # ------------------------------------------------------------ derived, cached
 
