@@ -150,3 +150,16 @@ def test_colour_on_a_terminal_and_no_color_honoured(surge_config):
     assert plain.rstrip("\n") == check(surge_config).stdout.rstrip("\n")
     code, out = _tty_run(argv, {**env, "NO_COLOR": "1"})
     assert code == 2 and "\x1b[" not in out
+
+
+def test_nagios_text_never_carries_a_second_pipe():
+    from datetime import UTC, datetime
+
+    from monitor.cli.check import render_nagios
+    from monitor.model import Flag, Verdict
+
+    v = Verdict("A|B", "mixed", 45, 0.8, (Flag("perp_spot_ratio", "warn", "perp | spot 12x\nsecond line"),),
+                datetime(2025, 11, 20, tzinfo=UTC), evidence={"oi_usd": 1.5e6})
+    out = render_nagios(v, warn=30, crit=60)
+    assert out.count("|") == 1 and out.split("\n")[0].endswith("oi_usd=1500000;;;0 flags=1;;;0 dark_sources=0;;;0")
+    assert len(out.split("\n")) == 2

@@ -108,6 +108,9 @@ def test_dark_window_is_shaded_from_the_sources_last_point():
     renderer, _ = draw(TokenSeries(oi_by_venue={"okx": hourly(20, 5e6)}), health=[never])
     assert not [p for p in renderer.ax_oi.patches if p.get_alpha() and p.get_alpha() < 0.5]  # not the whole chart
     assert "no data in view: chain" in " ".join(texts(renderer.ax_oi))
+    old = HealthRow("gate", None, (END - pd.Timedelta(days=90)).strftime("%Y-%m-%dT%H:%M:%SZ"), 1, 1, 0, True, True)
+    renderer, _ = draw(TokenSeries(oi_by_venue={"okx": hourly(20, 5e6)}), health=[old])
+    assert "no data in view: gate" in " ".join(texts(renderer.ax_oi))
 
 
 @pytest.fixture

@@ -199,3 +199,13 @@ def test_nested_values_take_their_parents_unit(scenario_flags):
     assert Fact("Values", "coinglass: $32.1M, venue sum: $19.9M") in text.facts
     labels = [x.label for x in text.facts]
     assert labels.index("Matching bars") < labels.index("Deviation")  # each finding stays together
+
+
+def test_event_hours_read_before_or_after_the_surge():
+    def value(hours):  # noqa: ANN001, ANN202
+        flag = Flag("oi_surge_with_redeployment", "high", "", {"events": [
+            {"kind": "proxy_upgraded", "ts": "2025-11-18T12:00:00+00:00", "hours_from_surge": hours}]})
+        return ev.flag_text(flag).facts[0].value
+
+    assert value(-20.0) == "proxy upgrade 2025-11-18 12:00 UTC, 20 h before the surge began"
+    assert value(57.0).endswith("57 h after the surge began")
