@@ -103,5 +103,5 @@ class SourceContext:
     secrets: Any  # monitor.config.Secrets
     cache_dir: Any  # pathlib.Path for on-disk caches (ccxt markets)
     now: Any  # () -> aware UTC datetime
-    factories: dict[str, Any] = field(default_factory=dict)  # "ccxt", "web3", "dune" overrides for tests
+    factories: dict[str, Any] = field(default_factory=dict)  # "ccxt", "web3" overrides for tests
     config: Any = None  # the whole Config, for sources that need other sections

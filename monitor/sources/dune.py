@@ -1,14 +1,14 @@
-"""Dune through dune-client: daily active addresses, transfers, holders and DEX volume of a token.
+"""Dune's REST API: daily active addresses, transfers, holders and DEX volume of a token.
 
 Credits cost money, so a poll first reads the latest stored result of the saved query
 (``GET /query/{id}/results``, no execution credits) and executes only when that is older than
-``max_age``. dune-client's ``run_query`` polls without a deadline and its urllib3 Retry re-sends POSTs
-(including the billed execute) on 429/5xx, so this module drives execute → status → results itself with
-``execution_deadline_s``, and gives the client a session whose retries cover GET only. A failed execution
-(billed) is remembered per query+parameters and not re-run before ``failure_backoff``; an execution that
-outlives the deadline is remembered too and checked (not re-executed) on the next poll. A 402 or a
-credits/billing message pauses every Dune call for ``billing_pause``. COMPLETED_PARTIAL rows are kept
-but the fetch is marked partial.
+``max_age``. dune-client's ``run_query`` polls without a deadline and re-sends POSTs (the billed execute)
+on 429/5xx, so this module drives execute → status → results itself through our HttpClient, with
+``execution_deadline_s``; POSTs are never retried and results are read in pages (``limit``/``offset``),
+each under the body cap. A failed execution (billed) is remembered per query+parameters and not re-run
+before ``failure_backoff``; an execution that outlives the deadline is remembered too and checked (not
+re-executed) on the next poll. A 402 pauses every Dune call for ``billing_pause``. All three survive a
+restart (``DuneMemory``). COMPLETED_PARTIAL rows are kept but the fetch is marked partial.
 """
 
 from __future__ import annotations
@@ -24,10 +24,11 @@ from typing import Any
 
 from monitor.errors import ConfigError, ParseError, PermanentSourceError, SourceError, TransientSourceError
 from monitor.model import ACTIVE_ADDRESSES, DEX_VOLUME_USD, HOLDERS, TRANSFER_COUNT, Event
-from monitor.sources import transport
 from monitor.sources.base import FetchResult, make_frame, to_float
 from monitor.sources.dune_queries import query_ids
 from monitor.sources.evm import hex_int, tx_hash
+from monitor.sources.http import HttpClient
+from monitor.sources.netstate import NetState
 from monitor.timeutil import floor, parse_duration, to_utc
 
 log = logging.getLogger(__name__)
@@ -40,6 +41,7 @@ FAILED = {"QUERY_STATE_FAILED", "QUERY_STATE_CANCELLED", "QUERY_STATE_EXPIRED"}
 DONE = {"QUERY_STATE_COMPLETED", "QUERY_STATE_COMPLETED_PARTIAL"}
 _BILLING_WORDS = ("credit", "billing", "payment", "quota", "upgrade your plan", "limit reached")
 _DAY_COLUMNS = ("day", "block_date", "date", "as_of", "ts")
+PAGE_ROWS = 10_000  # rows per results page: a page of liquidity moves (~300 B a row) stays under the body cap
 
 
 class DuneExecutionFailed(PermanentSourceError):
@@ -137,29 +139,37 @@ def rows_to_events(rows: list[dict[str, Any]], token: str, chain: str) -> list[E
     return out
 
 
-def harden(client: Any, session: Any, **limits: Any) -> Any:
-    """Give a DuneClient our guarded session with retries on GET only (never on the billed POST)."""
-    from urllib3.util.retry import Retry
-
-    retry = Retry(total=2, connect=2, read=2, backoff_factor=0.2, status_forcelist={502, 503, 504},
-                  allowed_methods=frozenset({"GET"}), raise_on_status=False, redirect=0)
-    client.http = transport.harden(session, max_retries=retry, **limits)
-    return client
-
-
-def make_client(cfg: Any, ctx: Any) -> Any:
-    factory = ctx.factories.get("dune")
-    if factory is not None:
-        return factory(cfg) if callable(factory) and not hasattr(factory, "execute_query") else factory
+def make_client(name: str, cfg: Any, ctx: Any) -> HttpClient:
+    """Our HttpClient on Dune's documented REST API (``/api/v1``): guarded transport, a body cap per
+    page, the shared retry policy for GETs; dune-client's own ``run_query`` has no deadline."""
     key = ctx.secrets.get(cfg.api_key_env)
     if not key:
         raise ConfigError(f"Dune needs an API key: set environment variable {cfg.api_key_env}")
     ctx.redactor.add([key])
-    from dune_client.client import DuneClient
+    api = cfg.model_copy(update={"base_url": cfg.base_url.rstrip("/") + "/api/v1"})
+    return HttpClient.from_config(name, api, session=ctx.session_factory(), headers={"X-Dune-API-Key": key},
+                                  limiter=ctx.limiters.get(name, cfg.rate_limit_per_s, cfg.burst),
+                                  redactor=ctx.redactor, health=ctx.health)
 
-    client = DuneClient(api_key=key, base_url=cfg.base_url.rstrip("/"), request_timeout=cfg.read_timeout_s,
-                        performance=cfg.performance)
-    return harden(client, ctx.session_factory(), deadline_s=cfg.deadline_s, max_body_bytes=cfg.max_body_bytes)
+
+class DuneMemory:
+    """What Dune answered that costs money to ask again, kept in the network state file (a restart must
+    not re-execute a failed query within ``failure_backoff`` or call Dune during ``billing_pause``)."""
+
+    def __init__(self, state: NetState | None):
+        self._state = state or NetState(None)
+        self._mem: dict[str, dict[str, Any]] = {s: self._state.read(s) for s in ("dune_failed", "dune_running",
+                                                                                    "dune_paused")}
+
+    def get(self, section: str, key: str) -> Any:
+        return self._mem[section].get(key)
+
+    def set(self, section: str, key: str, value: Any) -> None:
+        if value is None:
+            self._mem[section].pop(key, None)
+        else:
+            self._mem[section][key] = value
+        self._state.update(section, key, value)
 
 
 class DuneSource:
@@ -170,69 +180,48 @@ class DuneSource:
         self.name = name
         self.cfg = cfg
         self.ctx = ctx
-        self.client = make_client(cfg, ctx)
+        self.client = make_client(name, cfg, ctx)
         self._sleep = sleep
         self._clock = clock
         self._lock = threading.Lock()
-        self._failed: dict[str, tuple[datetime, str]] = {}  # query+params -> (retry not before, why)
-        self._running: dict[str, str] = {}  # query+params -> execution id that outlived its deadline
-        self._paused_until: datetime | None = None
+        # query+params -> [retry not before (ISO), why]; -> execution id that outlived its deadline;
+        # and "all" -> end of a billing pause (ISO)
+        self.memory = DuneMemory(getattr(ctx.limiters, "state", None))
         self._ids: dict[str, int] | None = None
 
-    # ------------------------------------------------------------ HTTP through dune-client
+    @property
+    def _paused_until(self) -> datetime | None:
+        until = self.memory.get("dune_paused", self.name)
+        return to_utc(until) if until else None
+
+    # ------------------------------------------------------------ HTTP
 
     def _api(self, method: str, route: str, body: Any = None) -> Any:
-        import requests
-
         now = self.ctx.now()
-        if self._paused_until is not None and now < self._paused_until:
+        paused = self._paused_until
+        if paused is not None and now < paused:
             raise TransientSourceError("paused after a billing/credits answer", source=self.name, kind="throttled",
-                                       retry_after=(self._paused_until - now).total_seconds())
+                                       retry_after=(paused - now).total_seconds())
         try:
             if method == "GET":
-                return self.client._get(route=route, params=body)
-            if method == "PATCH":
-                return self.client._patch(route=route, params=body)
-            return self.client._post(route=route, params=body)
-        except transport.GuardError as exc:
-            raise transport.translate(exc, self.name, redact=self.ctx.redactor) from None
-        except requests.HTTPError as exc:
-            raise self._http_error(exc) from None
-        except requests.Timeout:
-            raise TransientSourceError(f"{route}: timed out", source=self.name, kind="timeout") from None
-        except requests.RequestException as exc:
-            raise TransientSourceError(f"{route}: {type(exc).__name__}", source=self.name) from None
-        except ValueError as exc:
-            raise ParseError(f"{route}: body is not JSON ({str(exc)[:60]})", source=self.name) from None
+                return self.client.get_json(route, params=body)
+            # never retried: an execute is billed and a repeated create makes a second query
+            return self.client.request(method, route, json_body=body, retry=False).json()
+        except SourceError as exc:
+            err = self._classified(exc)
+        raise err  # outside the except: the client's error is already redacted, nothing to chain
 
-    def _http_error(self, exc: Any) -> SourceError:
-        resp = exc.response
-        status = resp.status_code if resp is not None else None
-        text = ""
-        if resp is not None:
-            try:
-                body = resp.json()
-                text = str(body.get("error", body) if isinstance(body, dict) else body)
-            except ValueError:
-                text = resp.text[:1000]  # redacted below before the cut
-        text = self.ctx.redactor(text)[:200]
-        if status == 402 or (status in (403, 429) and any(w in text.lower() for w in _BILLING_WORDS)):
+    def _classified(self, exc: SourceError) -> SourceError:
+        if exc.status == 402:
             pause = parse_duration(self.cfg.billing_pause)
-            self._paused_until = self.ctx.now() + pause
-            log.warning("dune: billing/credits limit (%s); no Dune call for %s", text[:80], self.cfg.billing_pause)
-            return TransientSourceError(f"billing/credits limit: {text}", source=self.name, status=status,
+            self.memory.set("dune_paused", self.name, (self.ctx.now() + pause).isoformat())
+            log.warning("dune: billing/credits limit; no Dune call for %s", self.cfg.billing_pause)
+            return TransientSourceError(f"billing/credits limit: {exc}", source=self.name, status=402,
                                         kind="throttled", retry_after=pause.total_seconds())
-        if status in (401, 403):
-            return PermanentSourceError(f"HTTP {status}: check environment variable {self.cfg.api_key_env}",
-                                        source=self.name, status=status, kind="auth")
-        if status == 429:
-            return TransientSourceError("HTTP 429", source=self.name, status=429, kind="throttled", retry_after=60.0)
-        if status == 404:
-            return PermanentSourceError(f"not found ({text}); run `divmon queries sync`", source=self.name,
+        if exc.status == 404:
+            return PermanentSourceError(f"not found ({exc}); run `divmon queries sync`", source=self.name,
                                         status=404)
-        if status is not None and status >= 500:
-            return TransientSourceError(f"HTTP {status}: {text}", source=self.name, status=status)
-        return PermanentSourceError(f"HTTP {status}: {text}", source=self.name, status=status)
+        return exc
 
     # ------------------------------------------------------------ one query
 
@@ -243,7 +232,7 @@ class DuneSource:
         first: DuneResult | None = None
         for _ in range(1000):
             page = parse_result(self._api("GET", route, {**params, "allow_partial_results": "true",
-                                                         "limit": 32_000, "offset": offset}))
+                                                         "limit": PAGE_ROWS, "offset": offset}))
             first = first or page
             rows += page.rows
             if page.next_offset is None or page.next_offset <= offset:
@@ -257,11 +246,11 @@ class DuneSource:
         key = f"{query_id}:{json.dumps(params, sort_keys=True)}"
         now = self.ctx.now()
         with self._lock:
-            failed = self._failed.get(key)
-        if failed and now < failed[0]:
+            failed = self.memory.get("dune_failed", key)
+        if failed and now < to_utc(failed[0]):
             raise DuneExecutionFailed(f"query {query_id} failed earlier ({failed[1]}); not re-run before "
-                                      f"{failed[0]:%Y-%m-%d %H:%M} UTC", source=self.name)
-        running = self._running.get(key)
+                                      f"{to_utc(failed[0]):%Y-%m-%d %H:%M} UTC", source=self.name)
+        running = self.memory.get("dune_running", key)
         if running is None:
             try:
                 latest = self._results(f"/query/{query_id}/results", {f"params.{k}": v for k, v in params.items()})
@@ -293,19 +282,20 @@ class DuneSource:
             if not isinstance(state, str):
                 raise ParseError("status: missing state", source=self.name)
             if state in FAILED:
-                self._running.pop(key, None)
+                self.memory.set("dune_running", key, None)
                 error = status.get("error") if isinstance(status.get("error"), dict) else {}
                 why = f"{state.removeprefix('QUERY_STATE_')}: {str(error.get('message', ''))[:120]}".rstrip(": ")
+                until = self.ctx.now() + parse_duration(self.cfg.failure_backoff)
                 with self._lock:
-                    self._failed[key] = (self.ctx.now() + parse_duration(self.cfg.failure_backoff), why)
+                    self.memory.set("dune_failed", key, [until.isoformat(), why])
                 raise DuneExecutionFailed(f"query {query_id} execution {execution_id} {why}", source=self.name)
             if state in DONE:
-                self._running.pop(key, None)
+                self.memory.set("dune_running", key, None)
                 return self._results(f"/execution/{execution_id}/results", {})
             if state not in RUNNING:
                 raise ParseError(f"status: unknown state {state[:40]!r}", source=self.name)
             if self._clock() + self.cfg.poll_every_s > deadline:
-                self._running[key] = execution_id  # billed already: look at it next time, do not re-execute
+                self.memory.set("dune_running", key, execution_id)  # billed already: look at it next time, do not re-execute
                 raise TransientSourceError(
                     f"query {query_id} still {state.removeprefix('QUERY_STATE_').lower()} after "
                     f"{self.cfg.execution_deadline_s:.0f}s (execution {execution_id} is checked next poll)",

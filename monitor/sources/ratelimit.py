@@ -101,6 +101,11 @@ class Limiters:
         self._items: dict[str, RateLimiter] = {}
         self._state = state
 
+    @property
+    def state(self) -> NetState | None:
+        """The network state file, for other memories that must survive a restart (Dune's)."""
+        return self._state
+
     def get(self, name: str, rate_per_s: float, burst: int = 1, *, margin: float = 0.0) -> RateLimiter:
         """``margin`` (0.1 = 10 %) keeps the pace under the venue's limit: jitter on the way cannot make two
         requests arrive closer than the venue counts."""

@@ -25,12 +25,12 @@ def web3(app: App) -> None:
     chain.build("chain", app.config.sources.chain, app.context()).rpc("ethereum").call("eth_blockNumber", [])
 
 
-def dune_client(app: App) -> None:
+def dune_api(app: App) -> None:
     source = dune.build("dune", app.config.sources.dune, app.context())
-    source.client.get_execution_status("01HKZJ2683PHF9Q9PHHQ8FW4Q1")
+    source._api("GET", "/execution/01HKZJ2683PHF9Q9PHHQ8FW4Q1/status")
 
 
-FAMILIES = {"ours": ours, "ccxt": ccxt, "web3": web3, "dune-client": dune_client}
+FAMILIES = {"ours": ours, "ccxt": ccxt, "web3": web3, "dune": dune_api}
 
 
 def failure(call, app: App) -> BaseException:  # noqa: ANN001
