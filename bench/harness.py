@@ -219,6 +219,49 @@ def run_command(argv: Sequence[str], *, timeout: float = 600, cwd: Path | str | 
     return CommandRun(data["seconds"], data["peak_rss"], data["returncode"], stdout, stderr)
 
 
+@dataclass(frozen=True)
+class TreeRun:
+    seconds: float
+    peak_tree_rss: int  # the largest sum of RSS over the process and all its descendants, sampled
+    samples: int
+    stdout: str
+
+
+def run_tree(argv: Sequence[str], *, timeout: float = 3600, every: float = 0.02,
+             env: Mapping[str, str] | None = None) -> TreeRun:
+    """Run a command and sample the resident set of its whole process tree (worker processes included)
+    every ``every`` seconds with psutil; the peak is the largest sum seen at one instant."""
+    import psutil
+
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as errors:
+        start = time.perf_counter()
+        proc = subprocess.Popen(list(argv), stdout=out, stderr=errors, text=True, cwd=ROOT,
+                                env=dict(env) if env is not None else _child_env(), start_new_session=True)
+        peak, samples = 0, 0
+        root = psutil.Process(proc.pid)
+        while proc.poll() is None:
+            if time.perf_counter() - start > timeout:
+                os.killpg(proc.pid, signal.SIGKILL)
+                raise RuntimeError(f"{list(argv)[:3]} timed out after {timeout:.0f} s")
+            total = 0
+            try:
+                for p in [root, *root.children(recursive=True)]:
+                    try:
+                        total += p.memory_info().rss
+                    except psutil.Error:  # a worker exiting between listing and reading
+                        pass
+            except psutil.Error:
+                pass
+            peak, samples = max(peak, total), samples + 1
+            time.sleep(every)
+        seconds = time.perf_counter() - start
+        if proc.returncode != 0:
+            errors.seek(0)
+            raise RuntimeError(f"{list(argv)[:3]} exited {proc.returncode}: {_tail(errors.read())}")
+        out.seek(0)
+        return TreeRun(seconds, peak, samples, out.read())
+
+
 def divmon_command() -> tuple[list[str], str]:
     """How to start the CLI: the console script next to this interpreter, else the same entry point
     through ``python -c`` (monitor.cli has no __main__). Returns (argv prefix, description)."""

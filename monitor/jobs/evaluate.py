@@ -99,7 +99,7 @@ def gather_inputs(app: Any, symbol: str, now: datetime):  # noqa: ANN201 - Token
         src = getattr(config.sources, name, None)
         if name not in intervals and src is not None:
             intervals[name] = parse_duration(src.poll_interval)
-    return TokenInputs(token=symbol, series=_arrays(parts), events=events, poll_runs=_runs_frame(run_rows),
+    return TokenInputs(token=symbol, series=_arrays(parts), events=events, poll_runs=[tuple(r) for r in run_rows],
                        poll_intervals=intervals, event_sources=event_sources, configured=configured)
 
 
@@ -114,18 +114,6 @@ def _arrays(parts: list[tuple[str, str, list]]) -> dict:
             flat = np.fromiter(chain.from_iterable(rows), dtype="float64", count=2 * len(rows))
             out[(metric, source)] = (flat[0::2].astype("int64"), flat[1::2].copy())
     return out
-
-
-def _runs_frame(rows: list):  # noqa: ANN202 - DataFrame
-    import pandas as pd
-
-    if not rows:
-        return None
-    frame = pd.DataFrame([tuple(r) for r in rows],
-                         columns=["source", "status", "http_status", "started_at", "rows", "endpoint"])
-    frame["started_at"] = pd.to_datetime(frame["started_at"].astype("int64"), unit="s", utc=True)
-    frame["http_status"] = pd.to_numeric(frame["http_status"], errors="coerce")
-    return frame
 
 
 def evaluate_token(app: Any, symbol: str, at: datetime | str | None = None) -> Verdict:

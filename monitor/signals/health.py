@@ -177,6 +177,8 @@ def _recent_runs(view: View, since: pd.Timestamp) -> dict[str, list[Run]]:
     """{source: its runs started in [since, now]}: plain tuples, a token has a few hundred a day and pandas
     per-source lookups cost more than the loop."""
     runs = view.inputs.poll_runs
+    if isinstance(runs, (list, tuple)):
+        return _recent_rows(runs, since.value, view.now.value)
     if runs is None or runs.empty or "source" not in runs:
         return {}
     started = pd.DatetimeIndex(pd.to_datetime(runs["started_at"], utc=True)).as_unit("ns").asi8
@@ -201,6 +203,16 @@ def _recent_runs(view: View, since: pd.Timestamp) -> dict[str, list[Run]]:
     return out
 
 
+def _recent_rows(rows: list[tuple] | tuple[tuple, ...], since_ns: int, now_ns: int) -> dict[str, list[Run]]:
+    """_recent_runs of the store's rows (source, status, http_status, started_at epoch s, rows, endpoint)."""
+    out: dict[str, list[Run]] = {}
+    for source, status, http_status, started_s, n_rows, endpoint in rows:
+        started = int(started_s) * 1_000_000_000
+        if since_ns <= started <= now_ns and source is not None:
+            out.setdefault(str(source), []).append(Run(started, status, http_status, n_rows, endpoint))
+    return out
+
+
 def _ts(ns_: int) -> pd.Timestamp:
     return pd.Timestamp(ns_, unit="ns", tz="UTC")
 
@@ -213,8 +225,9 @@ def spacing_ns(t: np.ndarray) -> timedelta:
     """Median gap of the last 50 points (whole ms) of sorted epoch-ns times; 0 for fewer than two."""
     if len(t) < 2:
         return timedelta(0)
-    gaps = np.diff(t[-50:]) // 1_000_000 / 1000.0  # whole ms, as seconds
-    return timedelta(seconds=float(np.median(gaps)))
+    gaps = np.sort(np.diff(t[-50:]) // 1_000_000 / 1000.0)  # whole ms, as seconds
+    k = len(gaps) // 2  # the median as numpy computes it, without its per-call overhead
+    return timedelta(seconds=float(gaps[k] if len(gaps) % 2 else (gaps[k - 1] + gaps[k]) / 2))
 
 
 def _detail(status: str, age: timedelta | None, threshold: timedelta, failures: int, throttled: int,

@@ -34,7 +34,9 @@ class TokenInputs:
     observations: long frame (ts, source, token, metric, value) with tz-aware UTC ts; or
     series: {(metric, source): (epoch seconds int64, values float64)} sorted by time, as the evaluation
         job reads them (used instead of ``observations`` when given; no long frame is built).
-    poll_runs: the store's poll_runs frame (source, status, http_status, started_at, ...).
+    poll_runs: the store's poll_runs frame (source, status, http_status, started_at, ...), or its rows as
+        tuples (source, status, http_status, started_at epoch seconds, rows, endpoint) as the evaluation
+        job reads them.
     poll_intervals: configured poll interval per source expected to report observations for this token.
     event_sources: event-only sources configured for this token (chain, etherscan: events, no
         observations), with their poll intervals; healthy while their latest poll run succeeded.
@@ -45,7 +47,7 @@ class TokenInputs:
     token: str
     observations: pd.DataFrame | None = None
     events: tuple[Event, ...] = ()
-    poll_runs: pd.DataFrame | None = None
+    poll_runs: pd.DataFrame | list[tuple] | tuple[tuple, ...] | None = None
     poll_intervals: Mapping[str, timedelta] = field(default_factory=dict)
     event_sources: Mapping[str, timedelta] = field(default_factory=dict)
     configured: bool = False
