@@ -28,7 +28,8 @@ DPI = 120
 SIZE = (8.0, 14.0)  # inches: 960 x 1680 px
 EVENT_COLOR = "#b03a2e"
 DARK_COLOR = "#7f7f7f"
-LOG_SPAN = 20.0  # max/min above this: the OI panels go log
+LOG_SPAN = 20.0
+CAP_VIEW = 4.0  # funding caps drawn only within this many times the largest rate shown  # max/min above this: the OI panels go log
 MAX_POINTS = 500
 Y_TICKS = 4
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#17becf")
@@ -105,7 +106,7 @@ class ChartRenderer:
         for name, color in names:
             self._keep(ax.text(x, 0.97, "■ " + name, transform=ax.transAxes, fontsize=7, va="top", ha="left",
                                color=color, parse_math=False))
-            x += 0.0125 * (len(name) + 2) + 0.02
+            x += 0.0095 * (len(name) + 2) + 0.02
 
     def _x_ticks(self, lo: float, hi: float) -> None:
         ticker = self._ticker
@@ -232,11 +233,15 @@ class ChartRenderer:
             s = s.dropna()
             if len(s) and venue in series.funding:
                 caps[venue] = float(s.iloc[-1]) * 100.0
-        for cap in sorted(set(caps.values())):
+        peak = max((float(abs(s.dropna()).max()) * 100.0 for s in series.funding.values() if len(s.dropna())),
+                   default=0.0)
+        shown = [c for c in sorted(set(caps.values())) if c <= CAP_VIEW * peak]
+        for cap in shown:  # a cap far off the rates would flatten them to a line: named, not drawn
             for sign in (1, -1):
                 self._keep(ax.axhline(sign * cap, color="#c0392b", linewidth=0.8, linestyle="--"))
         if caps:
-            names.append((f"cap ±{max(caps.values()):g}%", "#c0392b"))
+            off = "" if shown else " (off scale)"
+            names.append((f"cap ±{max(caps.values()):g}%{off}", "#c0392b"))
         self._legend(ax, names)
 
     def _liquidations(self, series: TokenSeries, xs: list[float], filled: set[int]) -> None:

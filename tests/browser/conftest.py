@@ -1,7 +1,7 @@
 """Headless Chromium for tests that assert what a person sees in an HTML output.
 
 The ``screenshot`` fixture returns ``screenshot(html_path, width) -> (png_path, dom_info)``: a PNG of
-the whole page at ``width`` CSS pixels, kept in the test's tmp folder, and what the page laid out:
+the whole page at ``width`` CSS pixels, kept in the test's tmp folder (and copied into $DIVMON_SCREENSHOT_DIR when set), and what the page laid out:
 
     {"scroll_width", "client_width", "scroll_height": int,
      "images": [{"src": first 40 chars, "complete": bool, "natural_width", "natural_height", "width", "height"}],
@@ -69,7 +69,7 @@ def _run(browser: str, profile: Path, *args: str, timeout: float = 90) -> subpro
 
 
 @pytest.fixture
-def screenshot(tmp_path: Path) -> Callable[[Path, int], tuple[Path, dict]]:
+def screenshot(tmp_path: Path, request: pytest.FixtureRequest) -> Callable[[Path, int], tuple[Path, dict]]:
     browser = find_browser()
     if browser is None:
         pytest.skip("no Chromium installed (apt-get install chromium; .ci/run installs it)")
@@ -94,6 +94,10 @@ def screenshot(tmp_path: Path) -> Callable[[Path, int], tuple[Path, dict]]:
         png = tmp_path / f"{html_path.stem}-{width}px.png"
         shot = _run(browser, profile, f"--window-size={width},{height}", f"--screenshot={png}", url)
         assert png.exists() and png.stat().st_size > 0, f"no screenshot: {shot.stderr[-2000:]}"
+        keep = os.environ.get("DIVMON_SCREENSHOT_DIR")  # pytest prunes old tmp folders; CI can keep these
+        if keep:
+            Path(keep).mkdir(parents=True, exist_ok=True)
+            shutil.copy2(png, Path(keep) / f"{request.node.name}-{png.name}")
         return png, info
 
     return take

@@ -88,13 +88,18 @@ def test_each_event_marker_is_labelled():
 
 def test_liquidations_are_mirrored_and_funding_shows_its_cap():
     series = TokenSeries(oi_by_venue={"okx": hourly(20, 5e6)}, liq_long=hourly(20, 2e6), liq_short=hourly(20, 1e6),
-                         funding={"okx": hourly(20, 0.001)}, funding_cap={"okx": hourly(20, 0.02)})
+                         funding={"okx": hourly(20, 0.006)}, funding_cap={"okx": hourly(20, 0.02)})
     renderer, _ = draw(series)
     lo, hi = renderer.ax_liq.get_ylim()
     assert lo <= -2e6 and hi >= 1e6  # longs below zero, shorts above
     levels = sorted(round(line.get_ydata()[0], 6) for line in renderer.ax_fund.get_lines()
                     if len(set(line.get_ydata())) == 1 and line.get_linestyle() == "--")
     assert levels == [-2.0, 2.0]
+    far = TokenSeries(oi_by_venue={"okx": hourly(20, 5e6)}, funding={"okx": hourly(20, 0.0001)},
+                      funding_cap={"okx": hourly(20, 0.02)})  # 0.01% rates against a ±2% cap
+    renderer, _ = draw(far)
+    assert not [line for line in renderer.ax_fund.get_lines() if line.get_linestyle() == "--"]
+    assert any("cap ±2% (off scale)" in t for t in texts(renderer.ax_fund))
 
 
 def test_dark_window_is_shaded_from_the_sources_last_point():
