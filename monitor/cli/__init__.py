@@ -157,6 +157,12 @@ def setup_logging(verbose: int, quiet: bool) -> None:
 
     level = logging.ERROR if quiet else (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose, 2)]
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    from monitor.sources.redact import LibraryLogFilter
+
+    # on the handler, so every record of every logger (urllib3, ccxt, web3, record's proxy) is masked
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, LibraryLogFilter) for f in handler.filters):
+            handler.addFilter(LibraryLogFilter())
 
 
 def main(argv: Sequence[str] | None = None) -> int:
