@@ -209,6 +209,9 @@ def test_token_page_draws_its_charts_from_the_stored_history(demo, browser, tmp_
     zoomed = browser.execute_script("return window.divmonCharts.map(p => [p.scales.x.min, p.scales.x.max])")
     assert len({tuple(z) for z in zoomed}) == 1, zoomed  # every chart shows the same span
     assert zoomed[0][1] - zoomed[0][0] < 0.5 * (full[0][1] - full[0][0])
+    ActionChains(browser).double_click(over).perform()
+    assert browser.execute_script("return [window.divmonCharts[0].scales.x.min, window.divmonCharts[0].scales.x.max]"
+                                  ) == full[0]
     browser.save_screenshot(str(tmp_path / "token.png"))
     made = _requests_made(browser)
     assert made and [u for u in made if not u.startswith(base + "/")] == []

@@ -1,6 +1,6 @@
 // Token page charts (uPlot, shipped with the package): OI per venue vs TVL, on-chain activity, funding
 // with cap lines, long/short, RSI with 70/80/90, liquidations, perp vs spot volume. Events are labelled
-// vertical markers; dragging zooms every chart together, a double-click shows the whole history.
+// vertical markers; dragging zooms every chart together (uPlot's cursor sync), a double-click zooms out.
 (function () {
   "use strict";
   var COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2"];
@@ -52,14 +52,6 @@
     }]}};
   }
 
-  function syncZoom(u, key) {
-    if (key !== "x" || u._syncing) { return; }
-    var min = u.scales.x.min, max = u.scales.x.max;
-    plots.forEach(function (p) {
-      if (p !== u) { p._syncing = true; p.setScale("x", {min: min, max: max}); p._syncing = false; }
-    });
-  }
-
   function chart(id, title, lines, opts) {
     lines = lines.filter(function (l) { return l.pairs && l.pairs.t && l.pairs.t.length; });
     var box = document.createElement("figure");
@@ -88,8 +80,8 @@
     var data = join(lines);
     var width = Math.max(320, root.clientWidth - 8);
     var u = new uPlot({width: width, height: 240, scales: scales, axes: axes, series: series, plugins: plugins,
-                       cursor: {sync: {key: "divmon"}, drag: {x: true, y: false}},
-                       hooks: {setScale: [syncZoom]}}, data, box);
+                       // one sync key: the cursor and a drag-zoom on any chart apply to all of them
+                       cursor: {sync: {key: "divmon"}, drag: {x: true, y: false}}}, data, box);
     box.dataset.points = String(data[0].length);
     plots.push(u);
   }
@@ -140,9 +132,6 @@
       .catch(function (e) { root.textContent = "charts unavailable: " + e.message; root.dataset.drawn = "error"; });
   }
 
-  root.addEventListener("dblclick", function () {
-    plots.forEach(function (p) { p._syncing = true; p.setData(p.data, true); p._syncing = false; });
-  });
   document.addEventListener("divmon:refreshed", load);
   load();
 })();

@@ -211,3 +211,25 @@ def test_judging_live_is_redone_when_the_data_changes_or_refresh_s_passes(db, tm
         assert third.stamp != second.stamp and "NEW" in third.verdicts
     finally:
         stop(running)
+
+
+def test_two_writes_within_one_second_change_the_data_stamp(db, tmp_path):
+    import time as _time
+
+    import pandas as pd
+
+    from monitor.store import Store
+
+    running = start(db, tmp_path)
+    writer = Store(db)
+    try:
+        _time.sleep(1 - _time.time() % 1 + 0.01)  # just past a second boundary: both writes share a second
+        stamps = []
+        for token in ("NEW1", "NEW2"):
+            writer.upsert_observations(pd.DataFrame({"ts": [T0], "source": "okx", "token": token, "metric": "oi_usd",
+                                                     "value": [1.0]}))
+            stamps.append(running.dashboard.status()["stamp"])
+        assert stamps[0] != stamps[1]
+    finally:
+        writer.close()
+        stop(running)

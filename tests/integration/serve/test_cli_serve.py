@@ -59,7 +59,7 @@ def test_non_loopback_host_without_a_token_exits_78_naming_the_setting(db, tmp_p
     cfg = write_config(tmp_path / "c.yaml", offline_config())
     out = divmon("-c", str(cfg), "--db", db, "serve", "--host", "0.0.0.0", "--port", str(free_port()))
     assert out.returncode == 78
-    assert "serve.auth_token_env" in out.stderr and "0.0.0.0" in out.stderr
+    assert "set serve.auth_token_env" in out.stderr and "0.0.0.0" in out.stderr and "None" not in out.stderr
 
 
 def test_non_loopback_host_with_the_setting_but_no_variable_exits_78_naming_the_variable(db, tmp_path):
