@@ -29,7 +29,8 @@ SIZE = (8.0, 14.0)  # inches: 960 x 1680 px
 EVENT_COLOR = "#b03a2e"
 DARK_COLOR = "#7f7f7f"
 LOG_SPAN = 20.0
-CAP_VIEW = 4.0  # funding caps drawn only within this many times the largest rate shown  # max/min above this: the OI panels go log
+CAP_VIEW = 4.0  # funding caps drawn only within this many times the largest rate shown
+LABEL_BOX = {"facecolor": "white", "alpha": 0.8, "edgecolor": "none", "pad": 1.0}  # text over filled areas  # max/min above this: the OI panels go log
 MAX_POINTS = 500
 Y_TICKS = 4
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#17becf")
@@ -218,8 +219,8 @@ class ChartRenderer:
             if starts[v] > first:
                 x = float(_days([starts[v]])[0])
                 self._keep(ax.axvline(x, color=colors[v], linewidth=1.0, linestyle="--"))
-                self._keep(ax.text(x, 0.02, f" {v} data starts", transform=ax.get_xaxis_transform(), fontsize=7,
-                                   color=colors[v], va="bottom", ha="left", parse_math=False))
+                self._keep(ax.text(x, 0.04, f" {v} data starts ", transform=ax.get_xaxis_transform(), fontsize=7,
+                                   color="#222", va="bottom", ha="left", parse_math=False, bbox=LABEL_BOX))
         self._legend(ax, [(v, colors[v]) for v in names])
 
     def _funding(self, series: TokenSeries, line: Any) -> None:
@@ -277,7 +278,7 @@ class ChartRenderer:
             right = start > lo + 0.75 * (hi - lo)
             self._keep(self.ax_oi.text(hi if right else start, 0.55, f" dark: {', '.join(names)} ",
                                        transform=self.ax_oi.get_xaxis_transform(), fontsize=7, color="#333",
-                                       ha="right" if right else "left", parse_math=False))
+                                       ha="right" if right else "left", parse_math=False, bbox=LABEL_BOX))
         if never:
             self._keep(self.ax_oi.text(1.0, 1.02, f"no data in view: {', '.join(never)}", transform=self.ax_oi.transAxes,
                                        fontsize=7, color="#333", ha="right", va="bottom", parse_math=False))
