@@ -22,6 +22,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from dune_client.models import ExecutionState
+from dune_client.query import QueryBase
+from dune_client.types import QueryParameter
+
 from monitor.errors import ConfigError, ParseError, PermanentSourceError, SourceError, TransientSourceError
 from monitor.model import ACTIVE_ADDRESSES, DEX_VOLUME_USD, HOLDERS, TRANSFER_COUNT, Event
 from monitor.sources.base import FetchResult, make_frame, to_float
@@ -36,9 +40,10 @@ log = logging.getLogger(__name__)
 METRICS = (ACTIVE_ADDRESSES, TRANSFER_COUNT, HOLDERS, DEX_VOLUME_USD)
 LIQUIDITY_QUERY = "liquidity_moves"  # optional: rows become liquidity_migrated events
 DUNE_CHAINS = {"bsc": "bnb", "eth": "ethereum", "arb": "arbitrum", "matic": "polygon", "op": "optimism"}
-RUNNING = {"QUERY_STATE_PENDING", "QUERY_STATE_EXECUTING"}
-FAILED = {"QUERY_STATE_FAILED", "QUERY_STATE_CANCELLED", "QUERY_STATE_EXPIRED"}
-DONE = {"QUERY_STATE_COMPLETED", "QUERY_STATE_COMPLETED_PARTIAL"}
+# dune-client's own state names and parameter types; its HTTP client is not used (no deadline, retried POSTs)
+RUNNING = {ExecutionState.PENDING.value, ExecutionState.EXECUTING.value}
+FAILED = {ExecutionState.FAILED.value, ExecutionState.CANCELLED.value, ExecutionState.EXPIRED.value}
+DONE = {ExecutionState.COMPLETED.value, ExecutionState.PARTIAL.value}
 _BILLING_WORDS = ("credit", "billing", "payment", "quota", "upgrade your plan", "limit reached")
 _DAY_COLUMNS = ("day", "block_date", "date", "as_of", "ts")
 PAGE_ROWS = 10_000  # rows per results page: a page of liquidity moves (~300 B a row) stays under the body cap
@@ -266,7 +271,8 @@ class DuneSource:
                 raise DuneExecutionFailed(f"query {query_id}: its latest execution ended "
                                           f"{latest.state.removeprefix('QUERY_STATE_')}; not re-run within "
                                           f"{self.cfg.failure_backoff}", source=self.name)
-            body = {"query_parameters": params, "performance": self.cfg.performance}
+            query = QueryBase(query_id, params=[QueryParameter.text_type(k, v) for k, v in params.items()])
+            body = {**query.request_format(), "performance": self.cfg.performance}
             started = self._api("POST", f"/query/{query_id}/execute", body)
             running = started.get("execution_id") if isinstance(started, dict) else None
             if not isinstance(running, str):
