@@ -6,25 +6,20 @@ Bulk writes go through the driver's executemany (SQLite) or COPY into a temporar
 
 from __future__ import annotations
 
-import itertools
 import json
 import logging
-import math
-import operator
-from bisect import bisect_left, bisect_right
+import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
 import pandas as pd
-import numpy as np
 from sqlalchemy import and_, delete, select
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import IntegrityError
 
-from monitor.errors import StoreError
 from monitor.model import Event, PollRun
 from monitor.store import schema as s
+from monitor.store.batch import Batch, ObsRow, Segment, SeriesKey, from_frame, from_rows
 from monitor.store.bookkeeping import Bookkeeping
 from monitor.store.lifecycle import Lifecycle
 from monitor.store.retention import Retention
@@ -34,71 +29,17 @@ from monitor.timeutil import epoch_s, from_epoch, utcnow
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-ObsRow = tuple[str, str, str, int, float]  # token, metric, source, ts (epoch s), value
-SeriesKey = tuple[str, str, str]  # token, metric, source
 _INSERT_OBS = "INSERT INTO observations (token, metric, source, ts, value) VALUES (?, ?, ?, ?, ?)"
 _COPY_TYPES = ["text", "text", "text", "int8", "float8"]
 
 
 def rows_from_frame(frame: pd.DataFrame) -> list[ObsRow]:
-    """Long frame (ts, source, token, metric, value) -> sorted key tuples; rejects non-finite values."""
-    if frame.empty:
-        return []
-    missing = {"ts", "source", "token", "metric", "value"} - set(frame.columns)
-    if missing:
-        raise StoreError(f"observation frame lacks columns {sorted(missing)}")
-    ts = pd.to_datetime(frame["ts"], utc=True).dt.as_unit("s").astype("int64")
-    values = frame["value"].to_numpy(dtype="float64")
-    bad = ~np.isfinite(values)
-    if bad.any():
-        raise StoreError(f"{int(bad.sum())} observation(s) have non-finite values; nothing was written")
-    # .tolist() hands plain Python objects over in C; iterating a pandas column is Python per element.
-    rows = list(zip(*(frame[c].astype(str).tolist() for c in ("token", "metric", "source")),
-                    ts.tolist(), values.tolist(), strict=True))
-    if all(map(operator.le, rows, itertools.islice(rows, 1, None))):
-        return rows  # sources hand frames over in key order already: a C-speed check, no sort
-    # A Python sort of a million shuffled tuples costs seconds; numpy orders integer codes instead.
-    keys = [_ranked_codes(frame[c].astype(str)) for c in ("token", "metric", "source")]
-    order = np.lexsort((ts.to_numpy(), keys[2], keys[1], keys[0]))
-    return [rows[i] for i in order.tolist()]
+    """Long frame (ts, source, token, metric, value) -> key-sorted tuples, a repeated key's last row kept."""
+    return list(from_frame(frame).rows())
 
 
-def _ranked_codes(column: pd.Series) -> np.ndarray:
-    """Integer codes that sort like the strings (factorize, then rank the few distinct values)."""
-    codes, uniques = pd.factorize(column)
-    distinct = [str(u) for u in uniques]
-    rank = np.empty(len(distinct), dtype=np.int64)
-    rank[sorted(range(len(distinct)), key=distinct.__getitem__)] = np.arange(len(distinct))
-    return rank[codes]
-
-
-def series_bounds(rows: list[ObsRow]) -> dict[SeriesKey, tuple[int, int]]:
-    """Key-sorted rows -> {series: (first ts, last ts)}, one bisection per series instead of a loop per row."""
-    out: dict[SeriesKey, tuple[int, int]] = {}
-    pos, n = 0, len(rows)
-    while pos < n:
-        key = rows[pos][:3]
-        end = bisect_right(rows, (*key, math.inf), pos)
-        out[key] = (rows[pos][3], rows[end - 1][3])
-        pos = end
-    return out
-
-
-def split_after_known(rows: list[ObsRow], last_known: dict[SeriesKey, int]) -> tuple[list[ObsRow], list[ObsRow]]:
-    """Key-sorted rows -> (rows at or before their series' stored last ts: may conflict, rows after it: cannot)."""
-    if not last_known:
-        return [], rows
-    old: list[ObsRow] = []
-    new: list[ObsRow] = []
-    pos = 0
-    for key, last in sorted(last_known.items()):
-        lo = bisect_left(rows, key, pos)
-        hi = bisect_right(rows, (*key, last, math.inf), lo)
-        new.extend(rows[pos:lo])
-        old.extend(rows[lo:hi])
-        pos = hi
-    new.extend(rows[pos:])
-    return old, new
+def _batch(data: pd.DataFrame | Iterable[ObsRow]) -> Batch:
+    return from_frame(data) if isinstance(data, pd.DataFrame) else from_rows(data)
 
 
 class Store(Lifecycle, Bookkeeping, Retention, TokenReads):
@@ -136,22 +77,22 @@ class Store(Lifecycle, Bookkeeping, Retention, TokenReads):
     # ------------------------------------------------------------ observations
 
     def upsert_observations(self, data: pd.DataFrame | Iterable[ObsRow]) -> int:
-        rows = rows_from_frame(data) if isinstance(data, pd.DataFrame) else sorted(data)
-        if not rows:
+        batch = _batch(data)
+        if not batch:
             return 0
-        return self.write(lambda conn: self._upsert_obs(conn, rows), "observation upsert")
+        return self.write(lambda conn: self._upsert_obs(conn, batch), "observation upsert")
 
     def write_batch(
         self,
-        observations: pd.DataFrame | Sequence[ObsRow] = (),
+        observations: pd.DataFrame | Iterable[ObsRow] = (),
         events: Sequence[Event] = (),
         poll_runs: Sequence[PollRun] = (),
     ) -> int:
         """One fetch's observations, events and health in a single transaction."""
-        rows = rows_from_frame(observations) if isinstance(observations, pd.DataFrame) else sorted(observations)
+        batch = _batch(observations)
 
         def run(conn: Connection) -> int:
-            n = self._upsert_obs(conn, rows) if rows else 0
+            n = self._upsert_obs(conn, batch) if batch else 0
             if events:
                 self._upsert_events(conn, events)
             if poll_runs:
@@ -160,42 +101,47 @@ class Store(Lifecycle, Bookkeeping, Retention, TokenReads):
 
         return self.write(run, "batch write")
 
-    def _upsert_obs(self, conn: Connection, rows: list[ObsRow]) -> int:
-        bounds = series_bounds(rows)
+    def _upsert_obs(self, conn: Connection, batch: Batch) -> int:
+        bounds = batch.bounds()
         # Rows after their series' stored last ts (the catalogue is written in the same transactions) cannot
         # conflict: they take the plain path (INSERT / COPY straight in); only the overlap is upserted.
-        old, new = split_after_known(rows, self._known_last_ts(conn, bounds))
+        old, new = batch.split(self._known_last_ts(conn, bounds))
         if self.dialect == "postgresql":
-            self._pg_copy_upsert(conn, old, new)
+            self._pg_copy_upsert(conn, batch, old, new)
         else:
-            self._sqlite_upsert(conn, old, new)
+            self._sqlite_upsert(conn, batch, old, new)
         self._update_catalogue(conn, bounds)
-        return len(rows)
+        return len(batch)
 
     def _known_last_ts(self, conn: Connection, bounds: dict[SeriesKey, tuple[int, int]]) -> dict[SeriesKey, int]:
         c = s.series.c
         q = select(c.token, c.metric, c.source, c.last_ts).where(c.token.in_(sorted({k[0] for k in bounds})))
         return {(t, m, src): last for t, m, src, last in conn.execute(q).all() if (t, m, src) in bounds}
 
-    def _sqlite_upsert(self, conn: Connection, old: list[ObsRow], new: list[ObsRow]) -> None:
-        if new:
-            # writers hold the write lock, so only a key repeated inside the batch can conflict here
-            conn.exec_driver_sql("SAVEPOINT obs_new")
-            try:
-                conn.exec_driver_sql(_INSERT_OBS, new)
-                conn.exec_driver_sql("RELEASE obs_new")
-            except IntegrityError:
-                conn.exec_driver_sql("ROLLBACK TO obs_new")
-                conn.exec_driver_sql("RELEASE obs_new")
-                old = sorted(old + new)
-        if old:
-            conn.exec_driver_sql(
-                _INSERT_OBS + " ON CONFLICT (token, metric, source, ts) DO UPDATE SET value = excluded.value "
-                "WHERE observations.value IS NOT excluded.value",
-                old,
-            )
+    def _sqlite_upsert(self, conn: Connection, batch: Batch, old: list[Segment], new: list[Segment]) -> None:
+        # the driver's cursor takes the lazy row iterators (SQLAlchemy's executemany wants a list)
+        cur = conn.connection.driver_connection.cursor()
+        try:
+            if new:
+                # writers hold the write lock and the batch repeats no key: only a row the catalogue does not
+                # know of (a store written some other way) can conflict, and then everything is upserted
+                cur.execute("SAVEPOINT obs_new")
+                try:
+                    cur.executemany(_INSERT_OBS, batch.rows(new))
+                except sqlite3.IntegrityError:
+                    cur.execute("ROLLBACK TO obs_new")
+                    old = batch.segments
+                cur.execute("RELEASE obs_new")
+            if old:
+                cur.executemany(
+                    _INSERT_OBS + " ON CONFLICT (token, metric, source, ts) DO UPDATE SET value = excluded.value "
+                    "WHERE observations.value IS NOT excluded.value",
+                    batch.rows(old),
+                )
+        finally:
+            cur.close()
 
-    def _pg_copy_upsert(self, conn: Connection, old: list[ObsRow], new: list[ObsRow]) -> None:
+    def _pg_copy_upsert(self, conn: Connection, batch: Batch, old: list[Segment], new: list[Segment]) -> None:
         import psycopg
 
         raw = conn.connection.driver_connection
@@ -203,22 +149,23 @@ class Store(Lifecycle, Bookkeeping, Retention, TokenReads):
             if new:
                 cur.execute("SAVEPOINT obs_new")
                 try:
-                    _copy_rows(cur, "observations", new)
+                    _copy_rows(cur, "observations", batch.rows(new))
                     cur.execute("RELEASE SAVEPOINT obs_new")
                 except psycopg.errors.UniqueViolation:
-                    # a concurrent writer got there first, or the batch repeats a key: upsert everything
+                    # a concurrent writer got there first: upsert everything
                     cur.execute("ROLLBACK TO SAVEPOINT obs_new")
-                    old = sorted(old + new)
+                    old = batch.segments
             if not old:
                 return
             cur.execute(
                 "CREATE TEMP TABLE IF NOT EXISTS _obs_in (token text, metric text, source text, ts bigint, "
                 "value double precision) ON COMMIT DELETE ROWS"
             )
-            _copy_rows(cur, "_obs_in", old)
+            _copy_rows(cur, "_obs_in", batch.rows(old))
+            # the batch holds each key once, so no DISTINCT ON (a sort of every row) is needed
             cur.execute(
                 "INSERT INTO observations (token, metric, source, ts, value) "
-                "SELECT DISTINCT ON (token, metric, source, ts) token, metric, source, ts, value FROM _obs_in "
+                "SELECT token, metric, source, ts, value FROM _obs_in "
                 "ON CONFLICT (token, metric, source, ts) DO UPDATE SET value = excluded.value "
                 "WHERE observations.value IS DISTINCT FROM excluded.value"
             )
@@ -361,7 +308,7 @@ def _hex_lower(value: str) -> str:
     return value.lower() if value[:2].lower() == "0x" else value
 
 
-def _copy_rows(cur: Any, table: str, rows: list[ObsRow]) -> None:
+def _copy_rows(cur: Any, table: str, rows: Iterable[ObsRow]) -> None:
     """Binary COPY (faster to encode than text): rows of (token, metric, source, ts, value)."""
     with cur.copy(f"COPY {table} (token, metric, source, ts, value) FROM STDIN (FORMAT BINARY)") as copy:
         copy.set_types(_COPY_TYPES)
