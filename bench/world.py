@@ -111,8 +111,9 @@ def token_runs(i: int, seed: int = 7) -> list[tuple]:
     return out
 
 
-def build(path: Path, n_tokens: int, days: int = 40) -> int:
-    """Write the store; returns the number of observation rows."""
+def build(path: Path, n_tokens: int, days: int = 40, *, full: int | None = None, short_days: int = 2) -> int:
+    """Write the store; returns the number of observation rows. With ``full``, only the first ``full``
+    tokens get ``days`` of history and the others ``short_days`` (a big store built quickly)."""
     from monitor.store import Store
 
     Store(f"sqlite:///{path}").close()
@@ -121,7 +122,8 @@ def build(path: Path, n_tokens: int, days: int = 40) -> int:
     rows = 0
     for i in range(n_tokens):
         token, batch, catalogue = symbol(i), [], []
-        for (metric, source), (ts, values) in sorted(token_series(i, days).items()):
+        span = days if full is None or i < full else short_days
+        for (metric, source), (ts, values) in sorted(token_series(i, span).items()):
             batch.extend(zip([token] * len(ts), [metric] * len(ts), [source] * len(ts), ts.tolist(),
                              values.tolist(), strict=True))
             catalogue.append((token, metric, source, int(ts[0]), int(ts[-1]), NOW_S))

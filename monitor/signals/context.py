@@ -13,7 +13,7 @@ import pandas as pd
 from monitor import model as m
 from monitor.model import Event, SourceHealth
 from monitor.signals import indicators as ind
-from monitor.signals.health import spacing, stale_threshold
+from monitor.signals.health import spacing_ns, stale_threshold
 from monitor.signals.inputs import DEV_METRICS, ONCHAIN_FLOWS, VENUES, View
 from monitor.signals.liquidations import liquidations
 from monitor.signals.mirroring import mirrored_pairs
@@ -63,12 +63,12 @@ class Context:
         """This series (not just its source) is recent: a venue whose OI stopped while its funding still
         arrives must not be summed, or its silence reads as a collapse."""
         h = self.health.get(source)
-        s = self.view.series(metric, source)
-        if h is None or h.stale or len(s) == 0:
+        t = self.view.times(metric, source)
+        if h is None or h.stale or len(t) == 0:
             return False
         interval = timedelta(seconds=h.poll_interval_s or 3600)
-        limit = stale_threshold(interval, spacing(s.index), parse_duration(self.cfg.stale_after))
-        return self.now - s.index[-1] <= limit
+        limit = stale_threshold(interval, spacing_ns(t), parse_duration(self.cfg.stale_after))
+        return self.now - self.view.last_ts(metric, source) <= limit
 
     @cached_property
     def oi_venues(self) -> list[str]:
@@ -82,12 +82,12 @@ class Context:
     def oi_lagging(self, venues: list[str]) -> dict[str, pd.Timedelta]:
         """Venues whose newest OI trails the newest venue's by more than oi_max_lag (or two of their own
         bars): in a cascade an hours-old value summed as current hides the fall."""
-        last = {v: self.view.series(m.OI_USD, v).index[-1] for v in venues}
+        last = {v: self.view.last_ts(m.OI_USD, v) for v in venues}
         if not last:
             return {}
         newest, floor = max(last.values()), parse_duration(self.cfg.oi_max_lag)
         return {v: newest - t for v, t in last.items()
-                if newest - t > max(floor, 2 * spacing(self.view.series(m.OI_USD, v).index))}
+                if newest - t > max(floor, 2 * spacing_ns(self.view.times(m.OI_USD, v)))}
 
     @cached_property
     def settled_venues(self) -> frozenset[str]:

@@ -154,9 +154,9 @@ class View:
         if s is None:
             if key not in self._arrays:
                 return ind.EMPTY
-            t, v = self._arrays[key]
-            idx = pd.DatetimeIndex(t.astype("datetime64[ns]"), tz="UTC")
-            s = self._series[key] = pd.Series(v, index=idx, dtype="float64", copy=False)
+            t, v = self._arrays[key]  # a view of the int64 ns, not a copy: half the cost of astype
+            idx = pd.DatetimeIndex(t.view("datetime64[ns]"), tz="UTC")
+            s = self._series[key] = pd.Series(v.astype("float64", copy=False), index=idx, copy=False)
         return s
 
     def times(self, metric: str, source: str) -> np.ndarray:
