@@ -167,7 +167,10 @@ def setup_logging(verbose: int, quiet: bool) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # usage error (64) or --help (0): returned, as every other outcome of main()
+        return int(exc.code or 0)
     if not args.command:
         parser.print_help()
         return EXIT_USAGE
