@@ -4,13 +4,17 @@ imported when that command runs, so `divmon --help` loads no pandas, ccxt, web3 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
-from datetime import datetime
-from typing import NoReturn
 
 from monitor import __version__
 from monitor.errors import EXIT_UNKNOWN, EXIT_USAGE, MonitorError
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (type checkers read it as True)
+if TYPE_CHECKING:
+    from datetime import datetime
+    from typing import NoReturn
 
 EPILOG = """exit codes: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (check); 64 usage, 69 source unavailable,
 74 storage, 75 notification, 78 configuration. Secrets come only from environment variables named
@@ -40,6 +44,30 @@ class Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         self.print_usage(sys.stderr)
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+    def _get_formatter(self) -> argparse.HelpFormatter:
+        # argparse builds a formatter for every add_argument and asks shutil (and its compression
+        # imports) for the terminal size each time; the width it would get, found once
+        return self.formatter_class(prog=self.prog, width=_width())
+
+
+_WIDTH: list[int] = []
+
+
+def _width() -> int:
+    """What argparse computes: shutil.get_terminal_size().columns - 2 ($COLUMNS, the terminal, else 80)."""
+    if not _WIDTH:
+        try:
+            columns = int(os.environ.get("COLUMNS", 0))
+        except ValueError:
+            columns = 0
+        if columns <= 0:
+            try:
+                columns = os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
+            except (AttributeError, ValueError, OSError):
+                columns = 0
+        _WIDTH.append((columns or 80) - 2)
+    return _WIDTH[0]
 
 
 def utc_time(text: str) -> datetime:
@@ -177,7 +205,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.verbose += getattr(args, "verbose_after", 0)
     setup_logging(args.verbose, args.quiet)
     import importlib
-    import os
 
     module = importlib.import_module(f"monitor.cli.{COMMANDS[args.command][0]}")
     try:
