@@ -91,8 +91,8 @@ def from_frame(frame: pd.DataFrame) -> Batch:
     if missing:
         raise StoreError(f"observation frame lacks columns {sorted(missing)}")
     secs = _epoch_seconds(frame["ts"])
-    if len(frame) <= SMALL:
-        names = [frame[c].astype(str).tolist() for c in ("token", "metric", "source")]
+    if len(frame) <= SMALL:  # from_rows makes them str, int and float: no pandas conversion per column
+        names = [frame[c].tolist() for c in ("token", "metric", "source")]
         return from_rows(zip(*names, secs.tolist(), frame["value"].tolist(), strict=True))
     values = frame["value"].to_numpy(dtype="float64")
     bad = ~np.isfinite(values)

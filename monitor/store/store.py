@@ -96,7 +96,7 @@ class Store(Lifecycle, Bookkeeping, Retention, TokenReads):
             if events:
                 self._upsert_events(conn, events)
             if poll_runs:
-                conn.execute(s.poll_runs.insert(), [_poll_row(r) for r in poll_runs])
+                self._insert_poll_runs(conn, poll_runs)
             return n
 
         return self.write(run, "batch write")
@@ -114,9 +114,20 @@ class Store(Lifecycle, Bookkeeping, Retention, TokenReads):
         return len(batch)
 
     def _known_last_ts(self, conn: Connection, bounds: dict[SeriesKey, tuple[int, int]]) -> dict[SeriesKey, int]:
-        c = s.series.c
-        q = select(c.token, c.metric, c.source, c.last_ts).where(c.token.in_(sorted({k[0] for k in bounds})))
-        return {(t, m, src): last for t, m, src, last in conn.execute(q).all() if (t, m, src) in bounds}
+        # driver SQL: a compiled SQLAlchemy select costs more than the whole query on a one-fetch write
+        ph = "%s" if self.dialect == "postgresql" else "?"
+        tokens = sorted({k[0] for k in bounds})
+        cur = conn.connection.driver_connection.cursor()
+        try:
+            found: list[tuple[str, str, str, int]] = []
+            for i in range(0, len(tokens), 500):
+                part = tokens[i:i + 500]
+                cur.execute(f"SELECT token, metric, source, last_ts FROM series WHERE token IN "
+                            f"({', '.join([ph] * len(part))})", part)
+                found.extend(cur.fetchall())
+        finally:
+            cur.close()
+        return {(t, m, src): last for t, m, src, last in found if (t, m, src) in bounds}
 
     def _sqlite_upsert(self, conn: Connection, batch: Batch, old: list[Segment], new: list[Segment]) -> None:
         # the driver's cursor takes the lazy row iterators (SQLAlchemy's executemany wants a list)
@@ -174,13 +185,17 @@ class Store(Lifecycle, Bookkeeping, Retention, TokenReads):
         lo, hi = ("LEAST", "GREATEST") if self.dialect == "postgresql" else ("min", "max")
         ph = "%s" if self.dialect == "postgresql" else "?"
         now = epoch_s(utcnow())
-        conn.exec_driver_sql(
-            f"INSERT INTO series (token, metric, source, first_ts, last_ts, updated_at) "
-            f"VALUES ({ph}, {ph}, {ph}, {ph}, {ph}, {ph}) ON CONFLICT (token, metric, source) DO UPDATE SET "
-            f"first_ts = {lo}(series.first_ts, excluded.first_ts), "
-            f"last_ts = {hi}(series.last_ts, excluded.last_ts), updated_at = excluded.updated_at",
-            [(*key, first, last, now) for key, (first, last) in bounds.items()],
-        )
+        cur = conn.connection.driver_connection.cursor()
+        try:
+            cur.executemany(
+                f"INSERT INTO series (token, metric, source, first_ts, last_ts, updated_at) "
+                f"VALUES ({ph}, {ph}, {ph}, {ph}, {ph}, {ph}) ON CONFLICT (token, metric, source) DO UPDATE SET "
+                f"first_ts = {lo}(series.first_ts, excluded.first_ts), "
+                f"last_ts = {hi}(series.last_ts, excluded.last_ts), updated_at = excluded.updated_at",
+                [(*key, first, last, now) for key, (first, last) in bounds.items()],
+            )
+        finally:
+            cur.close()
 
     def read_series(
         self,
@@ -282,7 +297,16 @@ class Store(Lifecycle, Bookkeeping, Retention, TokenReads):
 
     def record_poll_runs(self, runs: Sequence[PollRun]) -> None:
         if runs:
-            self.write(lambda c: c.execute(s.poll_runs.insert(), [_poll_row(r) for r in runs]), "poll run write")
+            self.write(lambda c: self._insert_poll_runs(c, runs), "poll run write")
+
+    def _insert_poll_runs(self, conn: Connection, runs: Sequence[PollRun]) -> None:
+        ph = "%s" if self.dialect == "postgresql" else "?"
+        cur = conn.connection.driver_connection.cursor()
+        try:
+            cur.executemany(f"INSERT INTO poll_runs ({', '.join(_POLL_COLUMNS)}) VALUES ({', '.join([ph] * 11)})",
+                            [_poll_row(r) for r in runs])
+        finally:
+            cur.close()
 
     def prune_poll_runs(self, before: datetime) -> int:
         """Forget request health older than ``before`` (storage.health_retention)."""
@@ -316,10 +340,11 @@ def _copy_rows(cur: Any, table: str, rows: Iterable[ObsRow]) -> None:
             copy.write_row(row)
 
 
-def _poll_row(run: PollRun) -> dict[str, Any]:
-    return {
-        "source": run.source, "token": run.token, "started_at": epoch_s(run.started_at),
-        "finished_at": epoch_s(run.finished_at), "status": run.status, "http_status": run.http_status,
-        "error_class": run.error_class, "message": (run.message or "")[:2000] or None,
-        "latency_ms": run.latency_ms, "rows": run.rows, "endpoint": (run.endpoint or "")[:200] or None,
-    }
+_POLL_COLUMNS = ("source", "token", "started_at", "finished_at", "status", "http_status", "error_class", "message",
+                 "latency_ms", "rows", "endpoint")
+
+
+def _poll_row(run: PollRun) -> tuple[Any, ...]:
+    return (run.source, run.token, epoch_s(run.started_at), epoch_s(run.finished_at), run.status, run.http_status,
+            run.error_class, (run.message or "")[:2000] or None, run.latency_ms, run.rows,
+            (run.endpoint or "")[:200] or None)
