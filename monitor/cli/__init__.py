@@ -126,7 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     p = sub.add_parser("report", help=COMMANDS["report"][1], description=COMMANDS["report"][1])
-    p.add_argument("--format", choices=["html", "md", "json"], default="html")
+    p.add_argument("--format", choices=["html", "md", "json", "text"], default="html")
     p.add_argument("--out", metavar="PATH", help="output file (default: report.out_dir/divmon-report.<ext>)")
     p.add_argument("--token", action="append", metavar="T", help="only this token (repeatable)")
     p.add_argument("--at", metavar="TIME", type=utc_time, help="report as of a past moment (ISO-8601, UTC)")

@@ -197,7 +197,7 @@ def render_report(data: ReportData, fmt: str, workers: int = 1) -> str:
         return render.render_json(data)
     if fmt == "text":
         return render.render_text(data)
-    raise ConfigError(f"unknown report format {fmt!r} (html, md, json)")
+    raise ConfigError(f"unknown report format {fmt!r} (html, md, json, text)")
 
 
 def write_atomic(path: Path, content: str | bytes) -> Path:

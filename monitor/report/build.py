@@ -1,4 +1,4 @@
-"""Verdicts, chart series and source health -> ReportData / DigestData (pure: no I/O, no clock).
+"""Verdicts, chart series and source health -> ReportData (pure: no I/O, no clock).
 
 Every string that came from outside (token names, messages, evidence keys) passes through ``clean``
 here, so the renderers only have to escape: control and bidi characters are dropped and long values
@@ -17,7 +17,6 @@ import pandas as pd
 
 from monitor.evidence import verdict_explanation
 from monitor.model import SEVERITY_ORDER, Event, Verdict
-from monitor.timeutil import from_epoch
 
 SCHEMA_VERSION = 1
 BLOCKED = ("banned", "throttled")  # the venue refuses us: no data until it lets us back
@@ -264,72 +263,3 @@ def summarize_health(
         rows.append(HealthRow(clean(source, NAME_LIMIT), iso(last_ok), iso(latest.get(source)), len(fetches),
                               len(bad), throttled, bool(stale), bool(dark), last_error, status))
     return rows
-
-
-# ---------------------------------------------------------------- digest
-
-
-@dataclass(frozen=True)
-class FlagChange:
-    token: str
-    rule: str
-    severity: str
-    message: str
-    evidence: dict[str, Any]
-    first_seen: str | None
-    resolved_at: str | None
-
-
-@dataclass(frozen=True)
-class DigestData:
-    period: str
-    since: str | None
-    until: str | None
-    new: tuple[FlagChange, ...]
-    ongoing: tuple[FlagChange, ...]
-    resolved: tuple[FlagChange, ...]
-    tokens: tuple[TokenReport, ...] = ()  # tokens with charts (those with new flags first)
-
-    @property
-    def counts(self) -> dict[str, int]:
-        return {"new": len(self.new), "ongoing": len(self.ongoing), "resolved": len(self.resolved)}
-
-    @property
-    def worth_sending(self) -> bool:
-        """Only changes drive a send: a flag that merely persists is listed, never a reason to mail."""
-        return bool(self.new or self.resolved)
-
-
-def _change(row: dict[str, Any]) -> FlagChange:
-    def when(v: Any) -> str | None:
-        return iso(from_epoch(v)) if isinstance(v, (int, float)) else iso(v)
-
-    return FlagChange(clean(row.get("token"), NAME_LIMIT), clean(row.get("rule"), NAME_LIMIT),
-                      clean(row.get("severity"), 16), clean(row.get("message")), _plain(dict(row.get("evidence") or {})),
-                      when(row.get("first_seen")), when(row.get("resolved_at")))
-
-
-def build_digest(
-    period: str, flags: list[dict[str, Any]], since: int, until: int, tokens: tuple[TokenReport, ...] = ()
-) -> DigestData:
-    """Split flag episodes (store rows, epoch-second times) into new / ongoing / resolved in (since, until].
-
-    A flag that opened and closed inside the window is listed as resolved."""
-    new, ongoing, resolved = [], [], []
-    for row in flags:
-        first, gone = row["first_seen"], row.get("resolved_at")
-        if first > until or (gone is not None and gone <= since):
-            continue
-        if gone is not None and gone <= until:
-            resolved.append(row)
-        elif first > since:
-            new.append(row)
-        else:
-            ongoing.append(row)
-
-    def order(rows: list[dict[str, Any]]) -> tuple[FlagChange, ...]:
-        rows = sorted(rows, key=lambda r: (-SEVERITY_ORDER.get(r["severity"], 0), r["token"], r["rule"]))
-        return tuple(_change(r) for r in rows)
-
-    return DigestData(period, iso(from_epoch(since)), iso(from_epoch(until)), order(new), order(ongoing),
-                      order(resolved), tokens)

@@ -1,4 +1,4 @@
-"""ReportData / DigestData -> HTML (Jinja2, autoescaped), Markdown, plain text and JSON.
+"""ReportData -> HTML (Jinja2, autoescaped), Markdown, plain text and JSON.
 
 JSON report schema (``schema_version`` 1; fields may be added, never removed or renamed)::
 
@@ -43,7 +43,7 @@ from typing import Any
 
 from monitor.evidence import EVENT_LABELS, RULE_TITLES, FlagText, flag_text, fmt_ts
 from monitor.model import Flag
-from monitor.report.build import BLOCKED, DigestData, FlagView, HealthRow, ReportData
+from monitor.report.build import BLOCKED, FlagView, HealthRow, ReportData
 
 TEMPLATES = Path(__file__).parent / "templates"
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#!|~>])")
@@ -55,29 +55,12 @@ def _env():  # noqa: ANN202 - jinja2 imported lazily
 
     env = Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=True, undefined=StrictUndefined,
                       trim_blocks=True, lstrip_blocks=True)
-    env.filters["num"] = fmt_number
-    env.filters["evidence"] = fmt_evidence
     env.filters["facts"] = facts_of
     env.filters["when"] = lambda ts: fmt_ts(ts) if ts else "–"
     env.filters["event_label"] = event_label
     env.filters["rule_title"] = rule_title
     env.filters["health_state"] = health_state
     return env
-
-
-def fmt_number(value: Any) -> str:
-    if isinstance(value, bool) or value is None:
-        return str(value).lower() if isinstance(value, bool) else "–"
-    if isinstance(value, (int, float)):
-        if value != 0 and (abs(value) >= 1e6 or abs(value) < 1e-3):
-            return f"{value:.3g}"
-        return f"{value:,.4g}" if isinstance(value, float) else f"{value:,}"
-    return str(value)
-
-
-def fmt_evidence(evidence: dict[str, Any]) -> str:
-    """Evidence as labelled facts with units (monitor.evidence), never raw JSON."""
-    return "; ".join(f"{f.label} {f.value}" for f in flag_text(Flag("", "", "", evidence)).facts)
 
 
 def facts_of(flag: FlagView, verbose: bool = True) -> FlagText:
@@ -168,40 +151,9 @@ def render_text(data: ReportData) -> str:
     for t in data.tokens:
         out.append(f"{t.rank:>3}. {t.token:<12} {t.label:<18} score {t.score:5.1f}  conf {t.confidence:.2f}"
                    f"  flags {len(t.flags)}")
-        out += [f"       [{f.severity}] {f.rule}: {f.message}" for f in t.flags]
+        for f in t.flags:
+            text = facts_of(f, verbose=False)
+            out.append(f"       [{f.severity}] {rule_title(f.rule)}: {text.title}")
+            if text.facts:
+                out.append("           " + " · ".join(f"{x.label} {x.value}" for x in text.facts))
     return "\n".join(out) + "\n"
-
-
-# ---------------------------------------------------------------- digest
-
-
-def digest_subject(prefix: str, digest: DigestData) -> str:
-    c = digest.counts
-    day = (digest.until or "")[:10]
-    return f"{prefix} {c['new']} new, {c['ongoing']} ongoing, {c['resolved']} resolved — {day}".strip()
-
-
-def render_digest_html(digest: DigestData, images: dict[int, str] | None = None) -> str:
-    """``images`` maps token rank -> image URL (``cid:...`` in email)."""
-    return _env().get_template("digest.html.j2").render(digest=digest, images=images or {})
-
-
-def render_digest_text(digest: DigestData) -> str:
-    out = [f"divmon digest {digest.period} ({digest.since or '–'} to {digest.until or '–'})", ""]
-    for title, rows in (("NEW", digest.new), ("ONGOING", digest.ongoing), ("RESOLVED", digest.resolved)):
-        out.append(f"{title} ({len(rows)})")
-        for r in rows:
-            when = f" resolved {r.resolved_at}" if r.resolved_at else f" since {r.first_seen}"
-            out.append(f"  - {r.token} [{r.severity}] {r.rule}: {r.message}{when}")
-            if r.evidence:
-                out.append(f"      {fmt_evidence(r.evidence)}")
-        out.append("")
-    return "\n".join(out)
-
-
-def digest_payload(digest: DigestData) -> dict[str, Any]:
-    """The digest as plain data (webhook body source, preview files)."""
-    return {"schema_version": 1, "period": digest.period, "since": digest.since, "until": digest.until,
-            "counts": digest.counts,
-            "new": [asdict(r) for r in digest.new], "ongoing": [asdict(r) for r in digest.ongoing],
-            "resolved": [asdict(r) for r in digest.resolved]}

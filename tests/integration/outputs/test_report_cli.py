@@ -152,3 +152,18 @@ def test_markdown_flags_read_as_facts_not_raw_evidence(setup):
     cfg, _ = setup
     md = divmon(cfg, "report", "--format", "md", "--out", "-", "--at", AT)
     assert not re.search(r"\{|\w+_\w+=|e\+0\d", md), md
+
+
+def test_text_report_reads_flags_by_title_and_facts_not_rule_ids(setup):
+    from monitor.evidence import RULE_TITLES
+
+    cfg, _ = setup
+    doc = json.loads(divmon(cfg, "report", "--format", "json", "--out", "-", "--at", AT))
+    rules = {f["rule"] for t in doc["tokens"] for f in t["flags"]}
+    assert rules, doc["tokens"]  # the seeded world raises flags
+    text = divmon(cfg, "report", "--format", "text", "--out", "-", "--at", AT)
+    for rule in rules:
+        assert RULE_TITLES[rule] in text, (rule, text)
+        assert rule not in text, (rule, text)
+    assert re.search(r"^ {11}\S.* · ", text, re.M), text  # labelled facts under each flag
+    assert not re.search(r"\{|\w+_\w+=|e\+0\d", text), text

@@ -11,7 +11,7 @@ import pytest
 
 from monitor.model import Event, Flag, SourceHealth, Verdict
 from monitor.report.build import (
-    SCHEMA_VERSION, HealthRow, TokenSeries, build_digest, build_report, clean, summarize_health,
+    SCHEMA_VERSION, HealthRow, TokenSeries, build_report, clean, summarize_health,
 )
 from monitor.report.render import md_escape, render_html, render_json, render_markdown, render_text
 from tests.htmltags import TagCollector
@@ -125,19 +125,6 @@ def test_health_summary_counts_failures_throttling_and_staleness():
     assert not rows["binance"].stale and rows["binance"].last_error == "429 twice"
     assert rows["okx"].stale and rows["okx"].dark and rows["okx"].last_ok is None
     assert rows["gate"].stale and rows["gate"].last_ts == "2026-11-26T21:00:00Z"
-
-
-@pytest.mark.parametrize("first,resolved,expected", [
-    (100, None, "new"), (50, None, "ongoing"), (50, 150, "resolved"), (120, 150, "resolved"),
-    (10, 50, None), (250, None, None), (50, 300, "ongoing"),
-])
-def test_digest_window_splits_flag_episodes(first, resolved, expected):
-    row = {"token": "AIA", "rule": "r", "severity": "high", "message": "m", "evidence": {}, "first_seen": first,
-           "last_seen": max(first, resolved or first), "resolved_at": resolved}
-    d = build_digest("day:x", [row], since=60, until=200)
-    got = [k for k in ("new", "ongoing", "resolved") if getattr(d, k)]
-    assert got == ([expected] if expected else [])
-    assert d.worth_sending == (expected in ("new", "resolved"))
 
 
 def test_chart_png_is_drawn_for_tokens_with_series_and_events():
