@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import io
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -41,13 +40,15 @@ class ChartRenderer:
 
     def __init__(self, dpi: int = DPI, size: tuple[float, float] = SIZE):
         from matplotlib import ticker
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
 
+        from monitor.report.raster import ChartCanvas, png_bytes
+
         self._ticker = ticker
+        self._png_bytes = png_bytes
         self.dpi = dpi
         self.figure = Figure(figsize=size, dpi=dpi)
-        FigureCanvasAgg(self.figure)
+        ChartCanvas(self.figure)
         # Not sharex: a shared x axis makes every panel measure all panels' tick labels when it draws.
         self.axes = self.figure.subplots(len(PANELS), 1, gridspec_kw={"height_ratios": HEIGHTS})
         self.figure.subplots_adjust(left=0.11, right=0.97, top=0.955, bottom=0.045, hspace=0.32)
@@ -180,9 +181,7 @@ class ChartRenderer:
             lo, hi = min(xs), max(xs)
             self._dark(health, lo, hi)
             self._x_ticks(lo, hi)
-        buf = io.BytesIO()
-        self.figure.savefig(buf, format="png", dpi=self.dpi, pil_kwargs={"compress_level": 1})
-        return buf.getvalue()
+        return self._png_bytes(self.figure.canvas)
 
     def _open_interest(self, series: TokenSeries, line: Any, xs: list[float], filled: set[int]) -> None:
         """Stacked by venue; a venue's band starts with its own data, so nothing steps the market did not

@@ -171,3 +171,62 @@ def test_charts_drawn_in_worker_processes_match_one_process(app):
     assert chart_workers(two, CHART_PARALLEL_MIN - 1) == 1
     assert chart_workers(two, CHART_PARALLEL_MIN) == min(2, os.cpu_count() or 1)
     assert chart_workers(SimpleNamespace(config=parse_config({"signals": {"workers": 1}})), 500) == 1
+
+
+def ink_box(canvas) -> tuple[int, int, int, int]:  # noqa: ANN001
+    """Bounding box (top, left, bottom, right) of the pixels a drawing darkened."""
+    canvas.draw()
+    gray = np.asarray(canvas.buffer_rgba())[:, :, :3].min(axis=2)
+    rows, cols = np.nonzero(gray < 200)
+    return int(rows.min()), int(cols.min()), int(rows.max()), int(cols.max())
+
+
+@pytest.mark.parametrize("text, kw", [
+    ("$120", {"fontsize": 8}),
+    ("2026-11-23", {"fontsize": 8, "ha": "center", "va": "top"}),
+    (" proxy upgrade", {"fontsize": 7, "rotation": 90, "va": "top", "ha": "right", "color": "#b03a2e"}),
+    ("■ Active addresses", {"fontsize": 7, "color": "#2ca02c"}),
+    ("Open interest by venue", {"fontsize": 9, "rotation": 30}),
+])
+def test_cached_text_lands_where_matplotlib_draws_it_and_is_rasterised_once(text, kw):  # noqa: ANN001
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from monitor.report.raster import ChartCanvas
+
+    def canvas(cls):  # noqa: ANN001, ANN202
+        fig = Figure(figsize=(3, 3), dpi=DPI)
+        c = cls(fig)
+        fig.text(0.4, 0.6, text, parse_math=False, **kw)
+        return c
+
+    theirs, ours = canvas(FigureCanvasAgg), canvas(ChartCanvas)
+    expected, got = ink_box(theirs), ink_box(ours)
+    assert max(abs(a - b) for a, b in zip(expected, got, strict=True)) <= 1, (expected, got)
+    first = bytes(ours.buffer_rgba())
+    ours.figure.texts[0].set_color("black")  # colour is not part of the kept bitmap
+    ours.draw()
+    ours.figure.texts[0].set_color(kw.get("color", "black"))
+    assert ink_box(ours) == got and bytes(ours.buffer_rgba()) == first
+    assert len(ours.get_renderer()._bitmaps) == 1  # noqa: SLF001 - one string, one bitmap
+
+
+def test_chart_png_is_a_palette_image_with_the_pixels_of_the_drawing():
+    from PIL import Image
+
+    rng = np.random.default_rng(7)
+
+    def walk() -> pd.Series:
+        return hourly(30, lambda i: np.abs(np.cumsum(rng.normal(0, 1, len(i)))) * 1e5 + 1e6)
+
+    series = TokenSeries(oi=walk(), oi_by_venue={"binance": walk(), "okx": walk()}, tvl=walk(),
+                         active_addresses=walk(), dev_activity=walk(), rsi=hourly(30, lambda i: 50 + 20 * np.sin(i / 9)),
+                         funding={"binance": walk() * 1e-10, "okx": walk() * 1e-10},
+                         long_short={"binance": walk() * 1e-6}, liq_long=walk(), liq_short=walk())
+    renderer, png = draw(series)
+    image = Image.open(io.BytesIO(png))
+    assert image.mode == "P" and image.size == (960, 1680)
+    assert len(png) <= 120_000  # an RGBA PNG of this chart is ~260 kB
+    drawn = np.asarray(renderer.figure.canvas.buffer_rgba())[:, :, :3].astype(int)
+    off = np.abs(drawn - np.asarray(image.convert("RGB")).astype(int)).max(axis=2)
+    assert off.mean() < 2 and np.percentile(off, 99) <= 16  # same picture: only anti-aliased edges move
