@@ -7,6 +7,7 @@ import contextlib
 import logging
 import random
 import sqlite3
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -99,12 +100,20 @@ def translate(action: str) -> Iterator[None]:
         yield
     except StoreError:
         raise
-    except (DBAPIError, SQLAlchemyError, sqlite3.Error) as exc:
+    except Exception as exc:
+        if not isinstance(exc, (DBAPIError, SQLAlchemyError, sqlite3.Error)) and not _psycopg_error(exc):
+            raise
         orig = getattr(exc, "orig", None) or exc
         text = (str(orig).splitlines() or [""])[0][:300]
         hint = next((h for needle, h in _HINTS if needle in text.lower()), None)
         message = f"{action} failed: {type(orig).__name__}: {text}" + (f" ({hint})" if hint else "")
         raise StoreError(message) from exc
+
+
+def _psycopg_error(exc: BaseException) -> bool:
+    """A driver error raised by psycopg directly (the Store's COPY and driver-cursor writes)."""
+    psycopg = sys.modules.get("psycopg")  # not imported means it cannot have raised: no import cost
+    return psycopg is not None and isinstance(exc, psycopg.Error)
 
 
 def retry_locked(fn, *, attempts: int = 8, base_delay: float = 0.05, reconnects: int = 1):  # noqa: ANN001, ANN201
@@ -118,13 +127,13 @@ def retry_locked(fn, *, attempts: int = 8, base_delay: float = 0.05, reconnects:
     while True:
         try:
             return fn()
-        except DBAPIError as exc:
+        except (DBAPIError, sqlite3.OperationalError) as exc:  # the latter from Store.write_driver's own BEGIN
             if getattr(exc, "connection_invalidated", False) and reconnects > 0:
                 reconnects -= 1
                 log.warning("database connection lost mid-transaction (rolled back); retrying once")
                 continue
             attempt += 1
-            if not (isinstance(exc, OperationalError) and is_locked(exc)) or attempt >= attempts:
+            if not (isinstance(exc, (OperationalError, sqlite3.OperationalError)) and is_locked(exc)) or attempt >= attempts:
                 raise
             delay = base_delay * (2 ** (attempt - 1)) * (0.5 + random.random())
             log.warning("database busy, retrying write in %.2fs (attempt %d)", delay, attempt)

@@ -135,3 +135,28 @@ def test_a_stored_row_the_catalogue_does_not_know_is_updated_not_duplicated(stor
                        f"{int(T0.timestamp()) + 3600}, -1.0)"))
     assert store.write_batch(frame) == 3
     assert table(store) == reference(frame)
+
+
+@pytest.mark.postgres
+def test_a_postgres_connection_dropped_during_a_batch_write_is_retried_on_a_fresh_one(pg_url):
+    import psycopg
+
+    st = Store(pg_url)
+    attempts = []
+    frame = long_frame(3)
+
+    def write(db):  # the observation write, after the server dropped the connection on the first attempt
+        attempts.append(db.info.backend_pid)
+        if len(attempts) == 1:
+            with psycopg.connect("host=127.0.0.1 port=5432 user=root dbname=test", autocommit=True) as admin:
+                admin.execute("SELECT pg_terminate_backend(%s)", [db.info.backend_pid])
+        return st._upsert_obs(db, from_frame(frame))
+
+    try:
+        assert st.write_driver(write, "batch write") == len(frame)
+        assert len(attempts) == 2 and attempts[0] != attempts[1]
+        assert table(st) == reference(frame)
+        with pytest.raises(StoreError, match="batch write failed: NotNullViolation"):
+            st.write_driver(lambda db: db.execute("INSERT INTO poll_runs (source) VALUES ('x')"), "batch write")
+    finally:
+        st.close()
