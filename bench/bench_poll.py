@@ -1,7 +1,8 @@
 """Polling N tokens × 4 venues against loopback venues that enforce their rate limit.
 
 Each venue (binance, bybit, okx, gate shapes, served to the real ccxt clients) answers after 50 ms and
-allows 20 requests/s (token bucket holding 4, i.e. 200 ms of credit for arrival jitter), answering 429 beyond it. The bound
+allows 20 requests/s (token bucket holding 20, i.e. 1 s of credit for arrival jitter: BURST below says
+why not less), answering 429 beyond it. The bound
 the limit sets is max over venues of requests/20 s (venues run in parallel).
 Target: measured time ≤ 1.1× that bound, with zero 429 answers, median of 3 runs. Full: 200 tokens;
 quick: 12 tokens (~95 requests per venue, a ~5 s bound per run).
