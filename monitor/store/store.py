@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import logging
-import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
@@ -29,7 +28,6 @@ from monitor.timeutil import epoch_s, from_epoch, utcnow
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-_INSERT_OBS = "INSERT INTO observations (token, metric, source, ts, value) VALUES (?, ?, ?, ?, ?)"
 _COPY_TYPES = ["text", "text", "text", "int8", "float8"]
 
 
@@ -127,54 +125,37 @@ class Store(Lifecycle, Bookkeeping, Retention, TokenReads):
 
     def _upsert_obs(self, db: Any, batch: Batch) -> int:
         bounds = batch.bounds()
-        # Rows after their series' stored last ts (the catalogue is written in the same transactions) cannot
-        # conflict: they take the plain path (INSERT / COPY straight in); only the overlap is upserted.
-        old, new = batch.split(self._known_last_ts(db, bounds))
         if self.dialect == "postgresql":
+            # Rows after their series' stored last ts (the catalogue is written in the same transactions) cannot
+            # conflict: they are COPied straight in; only the overlap goes through a temp table and an upsert.
+            old, new = batch.split(self._known_last_ts(db, bounds))
             self._pg_copy_upsert(db, batch, old, new)
         else:
-            self._sqlite_upsert(db, batch, old, new)
+            # SQLite's upsert of a row that does not conflict costs what a plain INSERT does: one statement
+            # for every row (the unchanged ones are not rewritten)
+            cur = db.cursor()
+            try:
+                cur.executemany(
+                    "INSERT INTO observations (token, metric, source, ts, value) VALUES (?, ?, ?, ?, ?) "
+                    "ON CONFLICT (token, metric, source, ts) DO UPDATE SET value = excluded.value "
+                    "WHERE observations.value IS NOT excluded.value",
+                    batch.rows(),
+                )
+            finally:
+                cur.close()
         self._update_catalogue(db, bounds)
         return len(batch)
 
     def _known_last_ts(self, db: Any, bounds: dict[SeriesKey, tuple[int, int]]) -> dict[SeriesKey, int]:
-        # driver SQL: a compiled SQLAlchemy select costs more than the whole query on a one-fetch write
-        ph = "%s" if self.dialect == "postgresql" else "?"
         tokens = sorted({k[0] for k in bounds})
-        cur = db.cursor()
-        try:
-            found: list[tuple[str, str, str, int]] = []
+        found: list[tuple[str, str, str, int]] = []
+        with db.cursor() as cur:
             for i in range(0, len(tokens), 500):
                 part = tokens[i:i + 500]
                 cur.execute(f"SELECT token, metric, source, last_ts FROM series WHERE token IN "
-                            f"({', '.join([ph] * len(part))})", part)
+                            f"({', '.join(['%s'] * len(part))})", part)
                 found.extend(cur.fetchall())
-        finally:
-            cur.close()
         return {(t, m, src): last for t, m, src, last in found if (t, m, src) in bounds}
-
-    def _sqlite_upsert(self, db: Any, batch: Batch, old: list[Segment], new: list[Segment]) -> None:
-        # the driver's cursor takes the lazy row iterators (SQLAlchemy's executemany wants a list)
-        cur = db.cursor()
-        try:
-            if new:
-                # writers hold the write lock and the batch repeats no key: only a row the catalogue does not
-                # know of (a store written some other way) can conflict, and then everything is upserted
-                cur.execute("SAVEPOINT obs_new")
-                try:
-                    cur.executemany(_INSERT_OBS, batch.rows(new))
-                except sqlite3.IntegrityError:
-                    cur.execute("ROLLBACK TO obs_new")
-                    old = batch.segments
-                cur.execute("RELEASE obs_new")
-            if old:
-                cur.executemany(
-                    _INSERT_OBS + " ON CONFLICT (token, metric, source, ts) DO UPDATE SET value = excluded.value "
-                    "WHERE observations.value IS NOT excluded.value",
-                    batch.rows(old),
-                )
-        finally:
-            cur.close()
 
     def _pg_copy_upsert(self, db: Any, batch: Batch, old: list[Segment], new: list[Segment]) -> None:
         import psycopg
