@@ -1,6 +1,7 @@
-"""Composition root: the only place that builds sessions, clients, the store and the sources.
+"""Composition root: builds the HTTP sessions, the store and the sources from a Config, lazily.
 
-Only the CLI and the scheduler call it. Tests build an App with injected factories instead.
+The CLI, the scheduler, the dashboard and the demo build an App; tests inject a store, a session factory
+or source factories. Judging worker processes open their own Store (jobs/evaluate.py).
 """
 
 from __future__ import annotations
@@ -90,10 +91,6 @@ class App:
         # poll threads ask for the store and the sources at once: each is built exactly once, under this lock
         self._build_lock = threading.RLock()
         self.disabled = disabled_sources(config, self.secrets)
-
-    @classmethod
-    def from_path(cls, path: str | None = None, **kwargs: Any) -> App:
-        return cls(load_config(path), **kwargs)
 
     @property
     def store(self):  # noqa: ANN201 - Store imported lazily (pandas, SQLAlchemy)

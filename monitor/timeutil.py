@@ -1,4 +1,8 @@
-"""Time helpers. Everything is UTC; ``utcnow`` is the only function that reads the clock."""
+"""Time helpers: UTC conversion, epoch seconds and milliseconds, flooring, duration and Retry-After parsing.
+
+Every datetime they return is timezone-aware UTC. ``utcnow`` is the clock for the store's bookkeeping; the
+App carries its own clock (frozen under replay) and signals take ``now`` as an argument.
+"""
 
 from __future__ import annotations
 

@@ -39,11 +39,6 @@ def lookback(cfg: Any) -> tuple[timedelta, timedelta]:
 EVENT_ONLY_SOURCES = ("chain", "etherscan")  # they store events, never observations
 
 
-def expected_sources(config: Any, symbol: str, disabled: dict[str, str]) -> dict[str, timedelta]:
-    """Sources configured to report observations for this token, with their poll intervals."""
-    return _configured(config, symbol, disabled)[0]
-
-
 def _configured(config: Any, symbol: str, disabled: dict[str, str]
                 ) -> tuple[dict[str, timedelta], dict[str, timedelta], bool]:
     """(observation sources, event-only sources, token configured) for this token: a source counts only

@@ -1,5 +1,8 @@
-"""Incremental polling: each (source, token) starts at its latest stored ts minus an overlap, and its
-data, events and request health are written in one transaction (the cursor can never run ahead)."""
+"""Incremental polling. Each (source, token) resumes at the oldest of its series' latest stored ts minus
+the source's overlap; with no series stored, 30 days back (or a recording's window). One fetch's
+observations, events and request health are written in one transaction, so the cursor never runs ahead
+of the data; reorged-out events are deleted just before, in their own. Sources run in parallel, the
+tokens of one source up to its ``concurrency`` at a time."""
 
 from __future__ import annotations
 

@@ -30,15 +30,6 @@ def clean(series: pd.Series | None) -> pd.Series:
     return values
 
 
-def mean_between(series: pd.Series, start: datetime, end: datetime) -> float:
-    """Mean of values with ts in (start, end]; NaN when there is none."""
-    s = clean(series)
-    idx = ns(s.index)
-    lo = int(idx.searchsorted(t_ns(start), side="right"))
-    hi = int(idx.searchsorted(t_ns(end), side="right"))
-    return float(s.to_numpy()[lo:hi].mean()) if hi > lo else math.nan
-
-
 def value_at(series: pd.Series, when: datetime) -> float:
     """The latest finite value at or before ``when`` (NaN when none)."""
     s = clean(series)
@@ -88,19 +79,6 @@ def pct_change_arrays(t: np.ndarray, v: np.ndarray, window_ns: int, now_ns: int)
     with np.errstate(over="ignore"):
         change = (end / start - 1.0) * 100.0
     return change if math.isfinite(change) else math.nan
-
-
-def rolling_zscore(series: pd.Series, window: timedelta | str | int) -> pd.Series:
-    """(x - rolling mean) / rolling std over a time (``timedelta``/"30d") or count window."""
-    s = clean(series)
-    if s.empty:
-        return EMPTY
-    win = window if isinstance(window, int) else pd.Timedelta(window)
-    with np.errstate(all="ignore"):
-        roll = s.rolling(win, min_periods=3)
-        std = roll.std()
-        z = (s - roll.mean()) / std.where(std > 0)
-    return z.where(np.isfinite(z))
 
 
 def wilder_rsi(close: pd.Series, period: int = 14) -> pd.Series:
@@ -221,16 +199,6 @@ def wide(frame: pd.DataFrame | dict[str, pd.Series], freq: str = "1h", ffill_lim
     if not cols:
         return pd.DataFrame(index=pd.DatetimeIndex([], tz="UTC"))
     return pd.DataFrame(arr, index=_grid_index(lo, step, arr.shape[0]), columns=cols)
-
-
-def aggregate_oi(frame: pd.DataFrame, freq: str = "1h") -> pd.Series:
-    """Sum of per-venue ``oi_usd`` aligned in time (USD). A bucket with no venue is NaN, not zero."""
-    table = wide(frame, freq)
-    if table.empty:
-        return EMPTY
-    with np.errstate(over="ignore", invalid="ignore"):
-        total = table.sum(axis=1, min_count=1)
-    return total[np.isfinite(total.to_numpy())]
 
 
 def table_sum(table: pd.DataFrame) -> pd.Series:

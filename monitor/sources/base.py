@@ -5,8 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 import pandas as pd
 
@@ -27,14 +26,6 @@ class FetchResult:
     unsupported: list[str] = field(default_factory=list)  # metrics the venue does not offer
     partial: bool = False  # some endpoints failed; what is here is complete per series
     removed_tx: list[tuple[str, str]] = field(default_factory=list)  # reorged-out (chain, tx hash) pairs
-
-
-class Source(Protocol):
-    """A collector: one small protocol. ``fetch`` never writes; the job stores what it returns."""
-
-    name: str
-
-    def fetch(self, token: Any, since: datetime, until: datetime) -> FetchResult: ...
 
 
 def empty_frame() -> pd.DataFrame:

@@ -30,7 +30,6 @@ WATCHED_TOPICS = [*PROXY_TOPICS, TOPIC_OWNERSHIP_TRANSFERRED]
 
 _HEX = re.compile(r"^0x[0-9a-fA-F]*$")
 _HASH = re.compile(r"^0x[0-9a-fA-F]{64}$")
-ZERO_ADDRESS = "0x" + "0" * 40
 
 
 def hex_int(value: Any, what: str) -> int:

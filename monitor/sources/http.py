@@ -1,4 +1,5 @@
-"""The one seam to the network for requests-based sources.
+"""The HTTP client of the REST sources (CoinGecko, DefiLlama, CoinGlass, Dune, GitHub, Etherscan). ccxt and
+web3 keep their own clients on a session hardened by ``transport.harden`` instead.
 
 Every call has connect and read timeouts and a whole-request deadline (a 1 byte/s trickle cannot hold
 it open), a size cap, the shared retry policy (``retry.py``: backoff with jitter, Retry-After honoured,

@@ -63,13 +63,6 @@ def test_pct_change_over_uses_as_of_values_and_refuses_short_history():
     assert math.isnan(ind.pct_change_over(hourly([0.0, 0.0, 5.0]), timedelta(hours=2), T0 + timedelta(hours=2)))
 
 
-def test_rolling_zscore_time_window():
-    s = hourly([1.0] * 10 + [1.0, 2.0] * 10 + [10.0])
-    z = ind.rolling_zscore(s, "1D")
-    assert z.iloc[-1] > 3
-    assert ind.rolling_zscore(hourly([1.0] * 10), 5).dropna().empty  # zero variance is not a z-score
-
-
 def test_funding_8h_normalizes_by_the_real_interval():
     assert ind.funding_8h(-0.0124, 1) == pytest.approx(-0.0992)
     assert ind.funding_8h(0.0001, 8) == pytest.approx(0.0001)
@@ -80,15 +73,15 @@ def test_funding_8h_normalizes_by_the_real_interval():
     assert ind.funding_8h(rate, interval).tolist() == pytest.approx([0.002, 0.002, 0.008, 0.008])
 
 
-def test_aggregate_oi_sums_venues_aligned_in_time_and_drops_silent_venues():
+def test_oi_table_sums_venues_aligned_in_time_and_drops_silent_venues():
     a = pd.DataFrame({"ts": pd.date_range(T0, periods=10, freq="1h", tz="UTC"), "source": "binance", "value": 100.0})
     b = pd.DataFrame({"ts": pd.date_range(T0 + timedelta(minutes=5), periods=4, freq="1h", tz="UTC"),
                       "source": "okx", "value": 50.0})
-    total = ind.aggregate_oi(pd.concat([a, b]))
+    total = ind.table_sum(ind.wide(pd.concat([a, b])))  # the context's oi_table -> total OI
     assert total.iloc[0] == 150.0  # 00:05 lands in the 00:00 bucket
     assert total.iloc[6] == 150.0  # carried forward 3 buckets at most...
     assert total.iloc[7] == 100.0  # ...then the silent venue drops out instead of freezing
-    assert ind.aggregate_oi(a.iloc[:0]).empty
+    assert ind.table_sum(ind.wide(a.iloc[:0])).empty
 
 
 def test_oi_weighted_funding():
