@@ -1,6 +1,6 @@
 """`divmon demo`: the whole pipeline, offline, on the bundled recording.
 
-The bundled recording (monitor/demo/data, built by ``python -m monitor.demo.build_data``) is served by
+The bundled recording (monitor/demo/data, built by ``python -m tools.demo_world.build_data``) is served by
 the replay servers to the real clients; the poll stores into a fresh SQLite file in the demo directory,
 then the comparator judges each token and the report is written there (HTML with charts, Markdown,
 JSON). Nothing leaves 127.0.0.1 and no key is needed.

@@ -14,9 +14,9 @@ from typing import Any
 
 import yaml
 
-from monitor.demo.scenarios import demo_config
+from tools.demo_world.scenarios import demo_config
 from monitor.demo.server import stop_all
-from monitor.demo.upstream import base_urls, start_upstreams
+from tools.demo_world.upstream import base_urls, start_upstreams
 
 ROOT = Path(__file__).resolve().parents[3]
 CLI = "import sys; from monitor.cli import main; sys.exit(main(sys.argv[1:]))"

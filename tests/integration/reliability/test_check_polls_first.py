@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import monitor
-from monitor.demo.scenarios import T
+from tools.demo_world.scenarios import T
 from tests.integration.reliability.loopback import divmon, scenario
 
 LATEST_DAY = T.replace(hour=0)  # the scenario's newest daily CoinGecko point

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from monitor.demo.scenarios import HOUR, SCENARIOS, T_S, Scenario, by_venue_id, venue_id
+from tools.demo_world.scenarios import HOUR, SCENARIOS, T_S, Scenario, by_venue_id, venue_id
 
 Answer = tuple[int, dict[str, str], Any]
 DAY_MS = 86_400_000

@@ -10,10 +10,10 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from monitor.demo.scenarios import (
+from tools.demo_world.scenarios import (
     DAY, HEAD_BLOCK, HOUR, SCENARIOS, START_S, T_S, Scenario, block_at, block_ts,
 )
-from monitor.demo.upstream_venues import JSON, TF_MS, Answer, bars
+from tools.demo_world.upstream_venues import JSON, TF_MS, Answer, bars
 
 T_MS = T_S * 1000
 UPGRADED = "0xbc7cd75a20ee27fd9adebab32041f755214dbc6bffa90cc0225b39da2e5c2d3b"

@@ -1,4 +1,4 @@
-"""Rebuild the bundled demo recording: ``python -m monitor.demo.build_data [--out DIR]``.
+"""Rebuild the bundled demo recording: ``python -m tools.demo_world.build_data [--out DIR]``.
 
 Starts the scenario upstream on loopback, records one poll of the demo config against it through the
 real clients (exactly what `divmon record` does against the real APIs), and replaces
@@ -18,13 +18,13 @@ from pathlib import Path
 
 from monitor.config import Secrets, parse_config
 from monitor.demo.record import record
-from monitor.demo.scenarios import SINCE_DAYS, T, demo_config
-from monitor.demo.upstream import base_urls, start_upstreams
+from tools.demo_world.scenarios import SINCE_DAYS, T, demo_config
+from tools.demo_world.upstream import base_urls, start_upstreams
 from monitor.demo.server import stop_all
 
 log = logging.getLogger(__name__)
 
-DATA_DIR = Path(__file__).parent / "data"
+DATA_DIR = Path(__file__).resolve().parents[2] / "monitor" / "demo" / "data"
 SOURCES = ["binance", "bybit", "okx", "gate", "coinglass", "coingecko", "defillama", "dune", "github", "etherscan",
            "chain"]
 # placeholders, never real keys: they exist so the key-gated sources run while recording
@@ -73,7 +73,7 @@ def build(out: Path = DATA_DIR) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m monitor.demo.build_data", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m tools.demo_world.build_data", description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=DATA_DIR, help=f"output directory (default: {DATA_DIR})")
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args(argv)

@@ -11,8 +11,8 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from monitor.demo.server import _Server
-from monitor.demo.upstream_data import SOURCES
-from monitor.demo.upstream_venues import VENUES, Answer
+from tools.demo_world.upstream_data import SOURCES
+from tools.demo_world.upstream_venues import VENUES, Answer
 
 log = logging.getLogger(__name__)
 
