@@ -19,7 +19,7 @@ import time
 import traceback
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -295,7 +295,7 @@ def discover(package: str = "bench") -> dict[str, str]:
 def _clean_number(value: Any, what: str) -> float | None:
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) and not hasattr(value, "__float__"):
+    if isinstance(value, bool) or (not isinstance(value, (int, float)) and not hasattr(value, "__float__")):
         raise TypeError(f"{what} must be a number or None, got {type(value).__name__}")
     number = float(value)
     return number if math.isfinite(number) else None
@@ -378,7 +378,7 @@ def summary(spent: Mapping[str, tuple[float, float]], load: float | None) -> str
 def header(quick: bool) -> str:
     usable, total = cores()
     machine = f"{usable} cores" + (f" usable of {total}" if usable != total else "")
-    when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     return (f"divmon benchmarks, {'quick' if quick else 'full'} mode — {machine} (nproc), "
             f"Python {platform.python_version()}, {platform.system()} {platform.machine()}, {when}")
 

@@ -5,7 +5,7 @@ on first use.
 """
 
 __version__ = "0.1.0"
-__all__ = ["check", "__version__"]
+__all__ = ["__version__", "check"]
 
 
 def check(token: str, **kwargs):

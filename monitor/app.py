@@ -93,7 +93,7 @@ class App:
         self.disabled = disabled_sources(config, self.secrets)
 
     @property
-    def store(self):  # noqa: ANN201 - Store imported lazily (pandas, SQLAlchemy)
+    def store(self):
         if self._store is None:
             with self._build_lock:
                 if self._store is None:
@@ -102,7 +102,7 @@ class App:
                     self._store = Store(self.config.storage.url, busy_timeout_s=self.config.storage.busy_timeout_s)
         return self._store
 
-    def session(self):  # noqa: ANN201
+    def session(self):
         if self._session_factory is not None:
             return self._session_factory()
         import requests
@@ -115,7 +115,7 @@ class App:
         # every client (ours, ccxt, web3, dune-client, webhooks) gets the guarded transport
         return harden(session, network=self.config.network)
 
-    def context(self):  # noqa: ANN201
+    def context(self):
         from monitor.sources.base import SourceContext
 
         return SourceContext(
@@ -166,7 +166,7 @@ class App:
 
 
 def check(token: str, *, config: str | Config | None = None, poll: bool = True, at: datetime | None = None,
-          app: App | None = None):  # noqa: ANN201
+          app: App | None = None):
     """Python entry point behind `divmon check`: poll (optionally), evaluate, return the Verdict."""
     from monitor.jobs.evaluate import evaluate_token
     from monitor.jobs.poll import poll as run_poll

@@ -118,7 +118,7 @@ class Daemon:
                 self._running[job_id] = self._running.get(job_id, 0) + 1
             try:
                 return fn()
-            except Exception as exc:  # noqa: BLE001 - a failing job must not stop the daemon
+            except Exception as exc:
                 log.error("job %s failed: %s\n%s", job_id, self.app.redactor(f"{type(exc).__name__}: {exc}"),
                           self.app.redactor(traceback.format_exc(limit=8)))
                 if self.metrics:
@@ -167,7 +167,7 @@ class Daemon:
         try:  # immediate alerts for new critical episodes, when configured; a failure never loses the verdicts
             for outcome in alert_job(self.app):
                 log.info("alert %s %s: %s %s", outcome.channel, outcome.period, outcome.status, outcome.detail)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             log.error("alerts not sent: %s", self.app.redactor(exc))
         if self.metrics:
             counts = {s: 0 for s in ("info", "warn", "high", "critical")}
@@ -369,7 +369,7 @@ class Daemon:
             steps.append(("prune", self.prune))
             for name, fn in steps:
                 marker = object()
-                result = self.guard(name, lambda fn=fn: fn() or marker)()
+                result = self.guard(name, lambda fn=fn, marker=marker: fn() or marker)()
                 if result is None:
                     failed.append(name)
         finally:

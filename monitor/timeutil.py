@@ -45,7 +45,7 @@ def epoch_s(dt: datetime) -> int:
 
 
 def epoch_ms(dt: datetime) -> int:
-    return int(round(to_utc(dt).timestamp() * 1000))
+    return round(to_utc(dt).timestamp() * 1000)
 
 
 def floor(dt: datetime, step: timedelta) -> datetime:

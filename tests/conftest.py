@@ -52,7 +52,7 @@ def _guarded_connect_ex(self: socket.socket, address: object) -> int:
     return _real_connect_ex(self, address)
 
 
-def _guarded_getaddrinfo(host, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+def _guarded_getaddrinfo(host, *args, **kwargs):
     if host is not None and not _is_loopback(host if isinstance(host, str) else host.decode()):
         raise NetworkBlocked(f"test tried to resolve {host!r}: only loopback is allowed")
     return _real_getaddrinfo(host, *args, **kwargs)
@@ -84,7 +84,7 @@ def _pg_available() -> str | None:
         return "psycopg is not installed (pip install '.[test]')"
     try:
         psycopg.connect("host=127.0.0.1 port=5432 user=root dbname=test connect_timeout=3").close()
-    except Exception as exc:  # noqa: BLE001 - any failure means no server to test against
+    except Exception as exc:
         return f"no PostgreSQL server answers on 127.0.0.1:5432 ({type(exc).__name__})"
     return None
 

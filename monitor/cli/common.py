@@ -16,7 +16,7 @@ from monitor.errors import EXIT_OK, EXIT_SOURCE, EXIT_WARNING
 log = logging.getLogger(__name__)
 
 
-def load_app(args: argparse.Namespace, **kwargs: Any):  # noqa: ANN201
+def load_app(args: argparse.Namespace, **kwargs: Any):
     """The App for these arguments: --config, --db and --replay applied.
 
     Under --replay the config defaults to the recording's own config.yaml (what the poll ran with) and

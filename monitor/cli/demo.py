@@ -47,7 +47,7 @@ def _demo(args: argparse.Namespace) -> int:
     return 0 if result.ok else EXIT_SOURCE
 
 
-def _serve(result, args: argparse.Namespace) -> None:  # noqa: ANN001 - DemoResult
+def _serve(result, args: argparse.Namespace) -> None:
     """The dashboard over the demo database, judged as of the recording's moment (its data ends there)."""
     from monitor.app import App
     from monitor.cli.serve import serve

@@ -19,7 +19,7 @@ def run(args: argparse.Namespace) -> int:
             total = len(app.sources(args.source))
             done = []
 
-            def progress(outcome):  # noqa: ANN001, ANN202
+            def progress(outcome):
                 done.append(outcome)
                 if show:
                     bar = "#" * int(20 * len(done) / max(total, 1))

@@ -18,7 +18,7 @@ def run(args: argparse.Namespace) -> int:
         app.close()
 
 
-def _report(app, args: argparse.Namespace) -> int:  # noqa: ANN001
+def _report(app, args: argparse.Namespace) -> int:
     from monitor.jobs.outputs import report_job
 
     tokens = [app.config.token(t).symbol for t in args.token] if args.token else None
@@ -35,7 +35,7 @@ def _report(app, args: argparse.Namespace) -> int:  # noqa: ANN001
     return 0
 
 
-def _digest(app, args: argparse.Namespace) -> int:  # noqa: ANN001
+def _digest(app, args: argparse.Namespace) -> int:
     from monitor.jobs.outputs import digest_job
 
     verdicts = None

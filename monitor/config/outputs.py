@@ -10,7 +10,6 @@ from pydantic import Field, field_validator
 from monitor.config.base import ENV_NAME, Strict
 from monitor.config.types import Duration, HeaderText
 
-
 Severity = Literal["info", "warn", "high", "critical"]
 
 

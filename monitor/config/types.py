@@ -22,7 +22,7 @@ from monitor.timeutil import parse_duration, to_utc
 MAX_DURATION = timedelta(days=3650)
 
 
-def _duration(allow_zero: bool):  # noqa: ANN202 - a validator
+def _duration(allow_zero: bool):
     def check(value: str) -> str:
         try:
             span = parse_duration(value)

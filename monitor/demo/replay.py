@@ -143,7 +143,7 @@ def replay_app(config: Config, replay_dir: str | os.PathLike[str], **kwargs: Any
             disable[name] = "not in the recording"
             log.info("replay: source %s is not in the recording; disabled", name)
             continue
-        servers[name] = ReplayServer(SourceRecording.load(folder / name), secrets.values(config) + [PLACEHOLDER_KEY])
+        servers[name] = ReplayServer(SourceRecording.load(folder / name), [*secrets.values(config), PLACEHOLDER_KEY])
     start_all(servers)
     try:
         origins = {n: s.origin for n, s in servers.items()}

@@ -81,7 +81,7 @@ class DemoResult:
 _SEVERITY = {"info": 0, "warn": 1, "high": 2, "critical": 3}
 
 
-def demo_config(out: Path, data_dir: Path = DATA_DIR):  # noqa: ANN201 - Config
+def demo_config(out: Path, data_dir: Path = DATA_DIR):
     """The bundled recording's config with storage and reports moved into ``out``."""
     data = yaml.safe_load((data_dir / "config.yaml").read_text(encoding="utf-8"))
     data["storage"] = {"url": f"sqlite:///{(out / DB_NAME).resolve()}"}

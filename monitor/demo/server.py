@@ -47,7 +47,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _handle
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: object) -> None:
         log.debug("%s: " + format, self.server.name, *args)
 
 
@@ -93,7 +93,7 @@ class ReplayServer(_Server):
         self.unmatched: list[str] = []
         self.fallbacks: list[str] = []
 
-    def respond(self, method, path, query, headers, body):  # noqa: ANN001, ANN201
+    def respond(self, method, path, query, headers, body):
         key = make_key(method, path, query, body, self.secrets)
         found = self.recording.match(key)
         if found is None:
@@ -147,7 +147,7 @@ class RecordingProxy(_Server):
         self._local = threading.local()
         self._session_factory = session_factory
 
-    def _session(self):  # noqa: ANN202 - one requests.Session per handler thread
+    def _session(self):
         session = getattr(self._local, "session", None)
         if session is None:
             if self._session_factory is not None:
@@ -160,7 +160,7 @@ class RecordingProxy(_Server):
             self._local.session = session
         return session
 
-    def respond(self, method, path, query, headers, body):  # noqa: ANN001, ANN201
+    def respond(self, method, path, query, headers, body):
         import requests
 
         upstream, upstream_origin = self.route(path)

@@ -76,7 +76,7 @@ def _names(outcomes: Iterable[PollOutcome], limit: int = 40) -> str:
     return ", ".join(names[:limit]) + more if names else "nothing"
 
 
-def _poll_one(app, name, source, token_cfg, since, until, progress) -> PollOutcome:  # noqa: ANN001
+def _poll_one(app, name, source, token_cfg, since, until, progress) -> PollOutcome:
     symbol = token_cfg.symbol
     cfg = getattr(app.config.sources, name)
     start = since
@@ -95,7 +95,7 @@ def _poll_one(app, name, source, token_cfg, since, until, progress) -> PollOutco
     return outcome
 
 
-def _fetch_and_store(app, name, source, token_cfg, symbol, start, until, started) -> PollOutcome:  # noqa: ANN001
+def _fetch_and_store(app, name, source, token_cfg, symbol, start, until, started) -> PollOutcome:
     try:
         result = source.fetch(token_cfg, start, until)
         runs = app.health.drain(name, symbol)
@@ -118,7 +118,7 @@ def _fetch_and_store(app, name, source, token_cfg, symbol, start, until, started
     return outcome
 
 
-def _failed(app, name, symbol, started, kind, error_class, message) -> PollOutcome:  # noqa: ANN001
+def _failed(app, name, symbol, started, kind, error_class, message) -> PollOutcome:
     log.warning("%s/%s: %s", name, symbol, message)
     runs = app.health.drain(name, symbol)
     summary = PollRun(name, symbol, started, app.now(), kind, error_class=error_class, message=message[:500],

@@ -133,7 +133,7 @@ def alert_subject(prefix: str, ep: Episode) -> str:
 def alert_text(ep: Episode, report_url: str | None = None) -> str:
     v = view(ep, "new")
     out = _wrap(f"Critical flag on {v.token}: {v.title}", "")
-    out += [""] + flag_lines(v)
+    out += ["", *flag_lines(v)]
     if report_url:
         out += ["", *_wrap(f"Full report: {report_url}", "")]
     return "\n".join(out) + "\n"

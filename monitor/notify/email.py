@@ -173,17 +173,17 @@ def send(
     except smtplib.SMTPAuthenticationError as exc:
         raise NotifyError(f"SMTP {cfg.host}:{cfg.port}: login refused ({exc.smtp_code}); check {cfg.username_env} "
                           f"and {cfg.password_env}", permanent=exc.smtp_code >= 500) from None
-    except Exception as exc:  # noqa: BLE001 - one translation point for smtplib/ssl/socket errors
+    except Exception as exc:
         raise _classify(exc, cfg) from None
     finally:
         if conn is not None:
             try:
                 conn.quit()
-            except Exception:  # noqa: BLE001 - after DATA 250 a dropped QUIT changes nothing
+            except Exception:
                 if accepted:
                     log.info("SMTP %s:%s closed before QUIT; message %s was accepted", cfg.host, cfg.port,
                              msg["Message-ID"])
                 try:
                     conn.close()
-                except Exception:  # noqa: BLE001
+                except Exception:
                     pass

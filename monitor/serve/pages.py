@@ -14,7 +14,7 @@ from starlette.routing import Route
 
 from monitor import evidence as ev
 from monitor.model import SEVERITY_ORDER
-from monitor.serve.dashboard import Dashboard, NotFound, SEVERITIES
+from monitor.serve.dashboard import SEVERITIES, Dashboard, NotFound
 
 TEMPLATES = Path(__file__).parent / "templates"
 LABELS = ("speculation", "mixed", "adoption", "insufficient data")

@@ -14,7 +14,7 @@ from sqlalchemy.pool import QueuePool
 from monitor.errors import StoreError
 
 
-def open_readonly(url: str, *, busy_timeout_s: float = 30.0):  # noqa: ANN201 - Store, imported lazily
+def open_readonly(url: str, *, busy_timeout_s: float = 30.0):
     from monitor.store import Store
 
     store = Store(url, create=False)
@@ -27,14 +27,14 @@ def open_readonly(url: str, *, busy_timeout_s: float = 30.0):  # noqa: ANN201 - 
         store.engine = _sqlite_readonly(Path(path).resolve(), busy_timeout_s)
     else:
         @event.listens_for(store.engine, "connect")
-        def _read_only(dbapi_conn, _record):  # noqa: ANN001 - DBAPI types
+        def _read_only(dbapi_conn, _record):
             with dbapi_conn.cursor() as cur:
                 cur.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
             dbapi_conn.commit()
     return store
 
 
-def _sqlite_readonly(path: Path, busy_timeout_s: float):  # noqa: ANN202 - Engine
+def _sqlite_readonly(path: Path, busy_timeout_s: float):
     uri = f"file:{quote(str(path))}?mode=ro"
 
     def connect() -> sqlite3.Connection:
@@ -45,7 +45,7 @@ def _sqlite_readonly(path: Path, busy_timeout_s: float):  # noqa: ANN202 - Engin
     engine = create_engine("sqlite://", creator=connect, poolclass=QueuePool, pool_size=4, max_overflow=8)
 
     @event.listens_for(engine, "begin")
-    def _on_begin(conn) -> None:  # noqa: ANN001 - one snapshot per read, like the writable store
+    def _on_begin(conn) -> None:
         conn.exec_driver_sql("BEGIN")
 
     return engine

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from monitor.model import Flag
 from monitor.signals.context import Context
 from monitor.signals.rules_data import data_blind_spot, source_disagreement
+from monitor.signals.rules_exchange import exchange_event, extreme_funding
 from monitor.signals.rules_flow import (
     liquidation_spike,
     oi_exceeds_economy,
@@ -19,7 +20,6 @@ from monitor.signals.rules_flow import (
     oi_surge_with_redeployment,
     perp_spot_ratio,
 )
-from monitor.signals.rules_exchange import exchange_event, extreme_funding
 from monitor.signals.rules_positioning import crowded_longs, oi_price_regime, short_buildup
 
 if TYPE_CHECKING:

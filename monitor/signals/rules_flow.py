@@ -151,14 +151,14 @@ def liquidation_spike(ctx: Context, cfg: SignalsConfig) -> list[Flag]:
     if len(daily) >= 7:
         mean, std = float(np.mean(daily)), float(np.std(daily, ddof=1))
         z = (last24 - mean) / std if std > 0 else (math.inf if last24 > mean * 2 and mean >= 0 else math.nan)
-        sigma_hit = math.isfinite(z) and z >= cfg.liq_sigma or (z == math.inf)
+        sigma_hit = (math.isfinite(z) and z >= cfg.liq_sigma) or (z == math.inf)
     share = last24 / ctx.oi_now * 100 if math.isfinite(ctx.oi_now) and ctx.oi_now > 0 else math.nan
     share_hit = math.isfinite(share) and share >= cfg.liq_oi_pct
     if not (sigma_hit or share_hit):
         return []
     sev = "high" if share_hit else "warn"
     evidence = {"liquidations_24h_usd": rnd(last24), "zscore": rnd(z) if math.isfinite(z) else None,
-                "baseline_days": int(len(daily)), "pct_of_oi": rnd(share), "sources": sources,
+                "baseline_days": len(daily), "pct_of_oi": rnd(share), "sources": sources,
                 "thresholds": {"liq_sigma": cfg.liq_sigma, "liq_oi_pct": cfg.liq_oi_pct}}
     why = []
     if sigma_hit:

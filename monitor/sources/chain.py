@@ -100,7 +100,7 @@ class ChainSource:
         result.events = sorted(found.values(), key=lambda e: (e.ts, e.chain, e.tx_hash, e.log_index))
         return result
 
-    def _scan_watch(self, rpc, watch, symbol, since, until, found, result) -> None:  # noqa: ANN001
+    def _scan_watch(self, rpc, watch, symbol, since, until, found, result) -> None:
         head = hex_int(rpc.call("eth_blockNumber", [], token=symbol), "eth_blockNumber")
         seen = self._heads.get(watch.chain, 0)
         if head < seen:
@@ -249,4 +249,4 @@ def build(name: str, cfg: Any, ctx: Any) -> ChainSource:
     return ChainSource(name, cfg, ctx)
 
 
-__all__ = ["ChainSource", "build", "migration_events", "TOPIC_OWNERSHIP_TRANSFERRED"]
+__all__ = ["TOPIC_OWNERSHIP_TRANSFERRED", "ChainSource", "build", "migration_events"]

@@ -58,7 +58,7 @@ def _daily(points: list[tuple[int, float]]) -> dict[int, float]:
     return {day: v for day, (_, _, v) in out.items()}
 
 
-def _dated_rows(series: Any, where: str):  # noqa: ANN202 - yields (row, path, unix s)
+def _dated_rows(series: Any, where: str):
     """Each row of a DefiLlama time series with its path (for errors) and its ``date`` in unix seconds."""
     if not isinstance(series, list):
         raise ParseError(f"{where}: expected a list", source="defillama")

@@ -89,7 +89,7 @@ def parse_result(payload: Any) -> DuneResult:
     return DuneResult(state, ended_at, rows, execution_id if isinstance(execution_id, str) else None, next_offset)
 
 
-def _objects(rows: Any):  # noqa: ANN202 - yields (index, row)
+def _objects(rows: Any):
     """Each result row with its index; the list and every row must be JSON objects."""
     if not isinstance(rows, list):
         raise ParseError("rows: expected a list", source="dune")

@@ -96,7 +96,7 @@ def read_ids(path: Path) -> dict[str, dict[str, Any]]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        raise ConfigError(f"{path}: unreadable Dune query id file ({exc}); delete it and run `divmon queries sync`")
+        raise ConfigError(f"{path}: unreadable Dune query id file ({exc}); delete it and run `divmon queries sync`") from exc
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected an object of query ids")
     return {k: v for k, v in data.items() if isinstance(v, dict) and isinstance(v.get("query_id"), int)}

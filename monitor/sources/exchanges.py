@@ -181,7 +181,7 @@ class VenueSource:
         except SourceError as exc:
             self._record(started, t0, endpoint, exc.kind, st.status, type(exc).__name__, str(exc), 0)
             raise
-        except Exception as exc:  # noqa: BLE001 - translated here, once
+        except Exception as exc:
             if transport.guard_error(exc) is not None:
                 err = transport.translate(transport.guard_error(exc), self.name, st.status, self.ctx.redactor)
             elif st.problem is not None:

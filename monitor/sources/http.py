@@ -22,11 +22,11 @@ import urllib3
 
 from monitor import netpolicy
 from monitor.errors import ParseError, PermanentSourceError, SourceError, TransientSourceError
+from monitor.sources import retry as retries
+from monitor.sources import transport
 from monitor.sources.health import HealthLog
 from monitor.sources.ratelimit import RateLimiter
 from monitor.sources.redact import Redactor, install_library_log_filter
-from monitor.sources import retry as retries
-from monitor.sources import transport
 
 log = logging.getLogger(__name__)
 install_library_log_filter()  # urllib3 logs every request line, query string (apikey=...) included
@@ -226,7 +226,7 @@ class HttpClient:
             )
         self.limiter.acquire()
 
-    def _send(self, method, url, params, json_body, headers, deadline) -> Response:  # noqa: ANN001
+    def _send(self, method, url, params, json_body, headers, deadline) -> Response:
         remaining = deadline - self._clock()
         safe_url = self.redact(url)
         if remaining <= 0:
@@ -326,6 +326,6 @@ class HttpClient:
             self.limiter.block_for(retry_after)
         return retry_after
 
-    def _record(self, token, endpoint, started, t0, status, http_status, error_class, message) -> None:  # noqa: ANN001
+    def _record(self, token, endpoint, started, t0, status, http_status, error_class, message) -> None:
         self.health.record(self.name, token, endpoint, started, (self._clock() - t0) * 1000, status,
                            http_status=http_status, error_class=error_class, message=message, redact=self.redact)

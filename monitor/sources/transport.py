@@ -26,9 +26,9 @@ from urllib.parse import urljoin, urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3 import exceptions as u3exc
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
-from urllib3 import exceptions as u3exc
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 from urllib3.util import connection as u3connection
 

@@ -184,7 +184,10 @@ def gate_stats_records(rows: Any, source: str, token: str, *, quanto: float) -> 
     what = "contract_stats"
     for row in _rows(rows, what, source):
         t = ts_ms(_field(row, "time", what, source), "contract_stats time", source)
-        get = lambda k: to_float(_field(row, k, what, source), k, source=source, allow_negative=False)  # noqa: E731
+
+        def get(k: str, row: Any = row) -> float:
+            return to_float(_field(row, k, what, source), k, source=source, allow_negative=False)
+
         out += [
             (t, source, token, m.OI_USD, get("open_interest_usd")),
             (t, source, token, m.OI_COIN, get("open_interest") * quanto),

@@ -15,7 +15,7 @@ def test_config_is_read_with_libyaml_when_pyyaml_has_it(tmp_path, monkeypatch):
     used = []
 
     class Recording(config_mod.SAFE_LOADER):  # type: ignore[misc, valid-type]
-        def __init__(self, stream):  # noqa: ANN001
+        def __init__(self, stream):
             used.append(type(self).__mro__[1].__name__)
             super().__init__(stream)
 

@@ -48,7 +48,7 @@ window.addEventListener("load", function () {
   out.textContent = JSON.stringify(info); document.body.appendChild(out);
 });
 </script>
-""" % PROBE_ID
+""" % PROBE_ID  # noqa: UP031 - the script's braces rule out str.format
 
 
 def find_browser() -> str | None:

@@ -12,7 +12,7 @@ from monitor.model import Verdict
 from tests.integration.outputs.helpers import T0, SmtpServer, fire, make_app, seed_series
 
 
-def _digest_html(tmp_path):  # noqa: ANN001, ANN202
+def _digest_html(tmp_path):
     """The HTML part as a mail client shows it: each cid: image resolved to its attached PNG."""
     with SmtpServer() as srv:
         app = make_app(f"sqlite:///{tmp_path / 'divmon.db'}", tmp_path, srv.port,

@@ -105,7 +105,7 @@ def browser(tmp_path: Path) -> Iterator[object]:
         driver.quit()
 
 
-def _requests_made(driver) -> list[str]:  # noqa: ANN001
+def _requests_made(driver) -> list[str]:
     """Network requests (http, https, ws) since the last call; the browser's own chrome:// pages are not."""
     urls = []
     for entry in driver.get_log("performance"):
@@ -117,7 +117,7 @@ def _requests_made(driver) -> list[str]:  # noqa: ANN001
     return urls
 
 
-def _wait(driver, script: str, timeout: float = 30):  # noqa: ANN001, ANN202
+def _wait(driver, script: str, timeout: float = 30):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = driver.execute_script(script)
@@ -127,7 +127,7 @@ def _wait(driver, script: str, timeout: float = 30):  # noqa: ANN001, ANN202
     raise AssertionError(f"timed out waiting for: {script}")
 
 
-def _visible_tokens(driver) -> list[str]:  # noqa: ANN001
+def _visible_tokens(driver) -> list[str]:
     return driver.execute_script(
         "return Array.from(document.querySelectorAll('#ranking-body tr[data-token]'))"
         ".filter(tr => !tr.hidden).map(tr => tr.dataset.token)")
@@ -196,7 +196,7 @@ def test_token_page_draws_its_charts_from_the_stored_history(demo, browser, tmp_
     for name in ("chart-oi", "chart-funding", "chart-longshort", "chart-rsi", "chart-liq"):
         assert by_id[name]["canvas"] and by_id[name]["points"] > 100 and by_id[name]["inked"] > 500, by_id[name]
     legend = browser.find_element("id", "chart-funding").text
-    assert "binance" in legend and "cap" in legend or "binance" in legend
+    assert ("binance" in legend and "cap" in legend) or "binance" in legend
     assert "RSI(14) with 70 / 80 / 90" in browser.find_element("id", "chart-rsi").text
 
     # zoom: a drag on the OI chart narrows every chart's x range together

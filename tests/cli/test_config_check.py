@@ -35,7 +35,7 @@ BAD = {
 }
 
 
-def bad_config(tmp_path, data):  # noqa: ANN001, ANN201
+def bad_config(tmp_path, data):
     sections = {"storage": {"url": f"sqlite:///{tmp_path / 'divmon.db'}"}, "tokens": [TOKEN]}
     for key, value in data.items():
         sections[key] = {**sections.get(key, {}), **value} if isinstance(value, dict) else value

@@ -15,7 +15,7 @@ WARNING = "source coinglass disabled: environment variable COINGLASS_API_KEY is 
 
 
 @pytest.fixture
-def config(tmp_path, httpserver):  # noqa: ANN001, ANN201
+def config(tmp_path, httpserver):
     # coinglass wants a key that is not set; defillama answers 404 so a poll has something to do
     base = httpserver.url_for("").rstrip("/")
     return write_config(tmp_path / "config.yaml", offline_config(

@@ -45,7 +45,7 @@ def stored_rows(tmp_path: Path) -> int:
 
 
 @pytest.fixture
-def config(tmp_path, httpserver) -> Path:  # noqa: ANN001
+def config(tmp_path, httpserver) -> Path:
     httpserver.expect_request("/gh/repos/zed/core").respond_with_json({"message": "boom"}, status=500)
     return make_config(tmp_path, httpserver.url_for("").rstrip("/"))
 

@@ -35,7 +35,7 @@ class _Collector(logging.Handler):
             return
         try:
             text = record.getMessage()
-        except Exception:  # noqa: BLE001 - a bad record is not a leak
+        except Exception:
             return
         if record.exc_info and record.exc_info[1] is not None:
             text += "\n" + logging.Formatter().formatException(record.exc_info)
@@ -96,7 +96,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 _HITS = pytest.StashKey[list]()
 
 
-def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:  # noqa: ANN001
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
     hits = config.stash.get(_HITS, [])
     terminalreporter.section("secret canaries")
     if not hits:

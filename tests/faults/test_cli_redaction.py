@@ -23,7 +23,7 @@ def _echo(request: Request) -> Response:
                     status=200, content_type="application/json")
 
 
-def _config(tmp_path: Path, httpserver) -> Path:  # noqa: ANN001
+def _config(tmp_path: Path, httpserver) -> Path:
     data = offline_config(sources={"etherscan": {
         "base_url": httpserver.url_for("/v2/api").rstrip("/"), "api_key_env": "DIVMON_TEST_ES_KEY",
         "max_retries": 0, "deadline_s": 3}})

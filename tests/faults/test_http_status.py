@@ -36,7 +36,7 @@ def _timed(server: HTTPServer, uri: str, responses: list[Response]) -> list[floa
     """Serve ``responses`` in order on ``uri``; returns the wall time of each request as it arrives."""
     times: list[float] = []
 
-    def handler(_request):  # noqa: ANN001
+    def handler(_request):
         times.append(time.time())
         return responses[min(len(times), len(responses)) - 1]
 

@@ -77,7 +77,7 @@ def test_s4_disk_full_rolls_back_with_a_clear_error_and_the_store_recovers(sqlit
     store.write_batch(_frame("AIA", 10))
     pages = store.read(lambda c: c.exec_driver_sql("PRAGMA page_count").scalar())
 
-    def cap(dbapi_conn, _record):  # noqa: ANN001 - the disk "fills up" a few pages from now
+    def cap(dbapi_conn, _record):
         dbapi_conn.execute(f"PRAGMA max_page_count = {pages + 2}")
 
     store.engine.dispose()
@@ -96,12 +96,12 @@ def test_s4_read_only_database_gives_a_clear_error_and_keeps_reading(sqlite_url)
     store = Store(sqlite_url)
     store.write_batch(_frame("AIA", 5))
 
-    def read_only(dbapi_conn, _record):  # noqa: ANN001 - SQLITE_READONLY, as for a file we may not write
+    def read_only(dbapi_conn, _record):
         dbapi_conn.execute("PRAGMA query_only = ON")
 
     store.engine.dispose()
     event.listen(store.engine, "connect", read_only)
-    with pytest.raises(StoreError, match="batch write failed: .*readonly database.*read-only; nothing of this"):
+    with pytest.raises(StoreError, match=r"batch write failed: .*readonly database.*read-only; nothing of this"):
         store.write_batch(_frame("AIA", 50))
     assert len(store.read_series("AIA", ["oi_usd"])) == 5  # reads still work; nothing half-written
     store.close()
@@ -145,7 +145,7 @@ def test_s7_postgres_connection_dropped_mid_transaction_rolls_back_and_retries(p
     store = Store(pg_url)
     attempts: list[int] = []
 
-    def work(conn):  # noqa: ANN001, ANN202
+    def work(conn):
         attempts.append(1)
         conn.execute(insert(s.meta).values(key="s7", value=str(len(attempts)), updated_at=1))
         if len(attempts) == 1:

@@ -51,6 +51,6 @@ def test_in_memory_or_small_universe_stays_in_one_process(tmp_path):
     assert job._workers(app, 0) == 1  # parallel_min_tokens 1: nothing to share
     signals = app.config.signals.model_copy(update={"parallel_min_tokens": 500})
     app.config = app.config.model_copy(update={"signals": signals})
-    assert job._workers(app, 100) == 1 and job._workers(app, 500) == 2 or multiprocessing.cpu_count() < 2
+    assert (job._workers(app, 100) == 1 and job._workers(app, 500) == 2) or multiprocessing.cpu_count() < 2
     mem = E.make_app(Store("sqlite://"), [])
     assert job._workers(mem, 10_000) == 1

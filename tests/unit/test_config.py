@@ -177,7 +177,7 @@ def test_a_migration_time_that_is_not_one_is_refused(ts):
 def test_an_impossible_unquoted_date_is_a_config_error_not_a_crash(tmp_path):
     path = tmp_path / "config.yaml"
     path.write_text("tokens:\n  - symbol: ENA\n    migrations: [{id: v2, ts: 2025-02-30}]\n")
-    with pytest.raises(ConfigError, match="not valid YAML.*day is out of range"):
+    with pytest.raises(ConfigError, match=r"not valid YAML.*day is out of range"):
         load_config(path)
 
 

@@ -18,9 +18,9 @@ from pathlib import Path
 
 from monitor.config import Secrets, parse_config
 from monitor.demo.record import record
+from monitor.demo.server import stop_all
 from tools.demo_world.scenarios import SINCE_DAYS, T, demo_config
 from tools.demo_world.upstream import base_urls, start_upstreams
-from monitor.demo.server import stop_all
 
 log = logging.getLogger(__name__)
 

@@ -28,7 +28,7 @@ class ScenarioUpstream(_Server):
         self.unknown: list[str] = []
         self.requests = 0
 
-    def respond(self, method: str, path: str, query: str, headers: dict[str, str], body: bytes):  # noqa: ANN201
+    def respond(self, method: str, path: str, query: str, headers: dict[str, str], body: bytes):
         self.requests += 1
         q = dict(parse_qsl(query, keep_blank_values=True))
         try:

@@ -11,7 +11,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 from tools.demo_world.scenarios import (
-    DAY, HEAD_BLOCK, HOUR, SCENARIOS, START_S, T_S, Scenario, block_at, block_ts,
+    DAY,
+    HEAD_BLOCK,
+    HOUR,
+    SCENARIOS,
+    START_S,
+    T_S,
+    Scenario,
+    block_at,
+    block_ts,
 )
 from tools.demo_world.upstream_venues import JSON, TF_MS, Answer, bars
 
@@ -98,7 +106,7 @@ def coingecko(path: str, q: dict[str, str], body: bytes) -> Answer | None:
         return (404, JSON, {"error": "coin not found"}) if parts[-1] == "market_chart" else None
     days = q.get("days", "90")
     n = 365 if days == "max" else int(days)
-    points = _days(T_S - n * DAY, T_S) + [T_S]  # daily at 00:00 UTC, then "now"
+    points = [*_days(T_S - n * DAY, T_S), T_S]  # daily at 00:00 UTC, then "now"
     prices, caps, vols = [], [], []
     for d in points:
         spot = sum(s.spot_volume_hour(d - h * HOUR) for h in range(1, 25)) * 3.0  # all tracked venues

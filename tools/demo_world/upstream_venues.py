@@ -40,14 +40,12 @@ def candle(s: Scenario, venue: str, t_ms: int, tf_ms: int, *, spot: bool) -> tup
     hours = [t_ms // 1000 + h * HOUR for h in range(max(1, tf_ms // (HOUR * 1000)))]
     closes = [s.price(h + HOUR) for h in hours]
     opened = s.price(t_ms // 1000)
-    if spot:
-        vol = sum(s.spot_volume_hour(h) for h in hours)
-    else:
-        vol = sum(s.venue_perp_volume(venue, h) for h in hours)
+    per_hour = s.spot_volume_hour if spot else (lambda h: s.venue_perp_volume(venue, h))
+    vol = sum(per_hour(h) for h in hours)
     # the still-open bar has only part of its volume
     if t_ms + tf_ms > T_MS:
         vol *= max(0.05, (T_MS - t_ms) / tf_ms)
-    return opened, max(closes + [opened]) * 1.004, min(closes + [opened]) * 0.996, closes[-1], vol
+    return opened, max([*closes, opened]) * 1.004, min([*closes, opened]) * 0.996, closes[-1], vol
 
 
 def funding_times(s: Scenario, start_s: int, end_s: int) -> list[int]:

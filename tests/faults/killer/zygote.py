@@ -31,7 +31,7 @@ def _writer(cmd: dict, ready_fd: int) -> None:
         # widen the window between the observation insert and the catalogue (cursor) update, so kills
         # land exactly there (row S2)
         @event.listens_for(store.engine, "after_cursor_execute")
-        def _pause(conn, cursor, statement, *args):  # noqa: ANN001, ANN002, ARG001
+        def _pause(conn, cursor, statement, *args):
             if statement.startswith("INSERT INTO observations"):
                 time.sleep(0.004)
 
@@ -51,7 +51,7 @@ def _run(cmd: dict) -> dict:
         code = 0
         try:
             _writer(cmd, ready_w)
-        except BaseException as exc:  # noqa: BLE001 - report any failure through the exit code
+        except BaseException as exc:
             sys.stderr.write(f"writer failed: {type(exc).__name__}: {exc}\n")
             code = 3
         os._exit(code)

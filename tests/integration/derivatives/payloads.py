@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-
 NO_DELIVERY_MS = 4133404800000  # Binance's deliveryDate of a perpetual with no delivery: 2100-12-25
 
 

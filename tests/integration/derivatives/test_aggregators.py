@@ -15,9 +15,9 @@ from .test_binance import SINCE
 KEY = "cg-secret-key-123456"
 
 
-def serve_coinglass(routes, seen_keys):  # noqa: ANN001, ANN201
-    def ohlc(values):  # noqa: ANN001, ANN202
-        def handler(req):  # noqa: ANN001, ANN202
+def serve_coinglass(routes, seen_keys):
+    def ohlc(values):
+        def handler(req):
             seen_keys.append(req.headers.get("CG-API-KEY"))
             return {"code": "0", "msg": "success", "data": [
                 {"time": t, "open": v, "high": v, "low": v, "close": v} for t, v in values]}
@@ -33,7 +33,7 @@ def serve_coinglass(routes, seen_keys):  # noqa: ANN001, ANN201
          "global_account_long_short_ratio": 2.39}]})
 
 
-def test_coinglass_aggregates_with_percent_funding_as_fraction(routes, make_app):  # noqa: ANN001
+def test_coinglass_aggregates_with_percent_funding_as_fraction(routes, make_app):
     keys: list[str | None] = []
     serve_coinglass(routes, keys)
     app = make_app([{"symbol": "AIA"}], {"coinglass": {}}, secrets={"COINGLASS_API_KEY": KEY})
@@ -49,7 +49,7 @@ def test_coinglass_aggregates_with_percent_funding_as_fraction(routes, make_app)
     assert [a.get("symbol") for _, p, a in routes.hits if "long-short" in p] == ["AIAUSDT"]
 
 
-def test_coinglass_open_bar_close_is_stamped_now_not_in_the_future(routes, make_app):  # noqa: ANN001
+def test_coinglass_open_bar_close_is_stamped_now_not_in_the_future(routes, make_app):
     serve_coinglass(routes, [])
     routes.add("/api/futures/open-interest/aggregated-history", {"code": "0", "msg": "success", "data": [
         {"time": NOW_MS - 5 * H, "open": "1", "high": "1", "low": "1", "close": "1000"},
@@ -59,11 +59,11 @@ def test_coinglass_open_bar_close_is_stamped_now_not_in_the_future(routes, make_
     assert series(app, "AIA", m.OI_USD, "coinglass") == [(NOW_MS - H, 1000.0), (NOW_MS, 2000.0)]
 
 
-def test_coinglass_pages_by_bar_open_time_without_losing_a_bar(routes, make_app):  # noqa: ANN001
+def test_coinglass_pages_by_bar_open_time_without_losing_a_bar(routes, make_app):
     serve_coinglass(routes, [])
     start = NOW_MS - 1500 * H
 
-    def oi(req):  # noqa: ANN001, ANN202  (at most `limit` bars opening at or after start_time)
+    def oi(req):
         first = max(int(req.args["start_time"]), start)
         first = -(-first // H) * H
         bars = range(first, min(int(req.args["end_time"]), NOW_MS - H) + 1, H)
@@ -78,14 +78,14 @@ def test_coinglass_pages_by_bar_open_time_without_losing_a_bar(routes, make_app)
     assert routes.count("/api/futures/open-interest/aggregated-history") == 2
 
 
-def test_coinglass_without_key_is_disabled_naming_the_env_var(routes, make_app):  # noqa: ANN001
+def test_coinglass_without_key_is_disabled_naming_the_env_var(routes, make_app):
     app = make_app([{"symbol": "AIA"}], {"coinglass": {}})
     assert "COINGLASS_API_KEY" in app.disabled["coinglass"]
     assert poll(app, sources=["coinglass"], tokens=["AIA"], since=SINCE) == []
     assert routes.hits == []
 
 
-def test_coinglass_bad_key_code_is_permanent_and_names_env_not_value(routes, make_app):  # noqa: ANN001
+def test_coinglass_bad_key_code_is_permanent_and_names_env_not_value(routes, make_app):
     routes.add("/api/futures/open-interest/aggregated-history", {"code": "30001", "msg": "API key missing or invalid"})
     app = make_app([{"symbol": "AIA"}], {"coinglass": {}}, secrets={"COINGLASS_API_KEY": KEY})
     [outcome] = poll(app, sources=["coinglass"], tokens=["AIA"], since=SINCE)
@@ -94,7 +94,7 @@ def test_coinglass_bad_key_code_is_permanent_and_names_env_not_value(routes, mak
     assert routes.count("/api/futures/open-interest/aggregated-history") == 1  # not retried
 
 
-def test_coingecko_daily_points_drop_the_live_last_point(routes, make_app):  # noqa: ANN001
+def test_coingecko_daily_points_drop_the_live_last_point(routes, make_app):
     day1, day0 = NOW_MS // D * D, NOW_MS // D * D - D
     routes.add("/coins/deagentai/market_chart", lambda req: {
         "prices": [[day0, 0.51], [day1, 0.55], [NOW_MS - 123_456, 0.6]],

@@ -20,11 +20,11 @@ FUNDING = [  # (settlement ms with Binance's few-ms jitter, rate): 8h, 8h, 4h, 4
 ]
 
 
-def serve_binance(routes, *, spot=False):  # noqa: ANN001, ANN201
+def serve_binance(routes, *, spot=False):
     routes.add("/fapi/v1/exchangeInfo", binance_exchange_info([("AIA", "USDT"), ("BTC", "USDT")], NOW_MS))
     routes.add("/api/v3/exchangeInfo", binance_spot_exchange_info([("AIA", "USDT")], NOW_MS))
 
-    def klines(req):  # noqa: ANN001, ANN202
+    def klines(req):
         if req.args["interval"] == "1h":
             return [binance_kline(NOW_MS - 3 * H, "0.50000", "2000", H), binance_kline(NOW_MS - 2 * H, "0.60000", "10", H)]
         return [binance_kline(DAY0, "0.50000", "1000000", D), binance_kline(DAY0 + D, "0.60000", "5", D)]
@@ -50,12 +50,12 @@ def serve_binance(routes, *, spot=False):  # noqa: ANN001, ANN201
         {"buySellRatio": "1.1000", "buyVol": "1100.0", "sellVol": "1000.0", "timestamp": NOW_MS - 2 * H}])
 
 
-def binance_app(make_app, spot=False, **extra):  # noqa: ANN001, ANN003, ANN201
+def binance_app(make_app, spot=False, **extra):
     venue = {"perp": "AIA/USDT:USDT", **({"spot": "AIA/USDT"} if spot else {})}
     return make_app([venue_token({"binance": venue})], {"binance": {"ccxt_id": "binanceusdm", **extra}})
 
 
-def test_binance_poll_stores_every_metric_in_usd_and_utc(routes, make_app):  # noqa: ANN001
+def test_binance_poll_stores_every_metric_in_usd_and_utc(routes, make_app):
     serve_binance(routes)
     app = binance_app(make_app, spot=True)
     [outcome] = poll(app, sources=["binance"], tokens=["AIA"], since=SINCE)
@@ -76,7 +76,7 @@ def test_binance_poll_stores_every_metric_in_usd_and_utc(routes, make_app):  # n
     assert "binance: no public liquidation history" in outcome.message
 
 
-def test_binance_funding_interval_derived_8h_4h_1h_with_regime_events(routes, make_app):  # noqa: ANN001
+def test_binance_funding_interval_derived_8h_4h_1h_with_regime_events(routes, make_app):
     serve_binance(routes)
     app = binance_app(make_app)
     poll(app, sources=["binance"], tokens=["AIA"], since=SINCE)
@@ -92,7 +92,7 @@ def test_binance_funding_interval_derived_8h_4h_1h_with_regime_events(routes, ma
     assert {e.chain for e in events} == {"exchange:binance"}
 
 
-def test_binance_health_rows_per_request_with_token(routes, make_app):  # noqa: ANN001
+def test_binance_health_rows_per_request_with_token(routes, make_app):
     serve_binance(routes)
     app = binance_app(make_app)
     poll(app, sources=["binance"], tokens=["AIA"], since=SINCE)
@@ -106,7 +106,7 @@ def test_binance_health_rows_per_request_with_token(routes, make_app):  # noqa: 
     assert list(oi["rows"]) == [2]
 
 
-def test_binance_markets_cached_on_disk_between_polls(routes, make_app):  # noqa: ANN001
+def test_binance_markets_cached_on_disk_between_polls(routes, make_app):
     serve_binance(routes)
     poll(binance_app(make_app), sources=["binance"], tokens=["AIA"], since=SINCE)
     poll(binance_app(make_app), sources=["binance"], tokens=["AIA"], since=SINCE)
@@ -114,7 +114,7 @@ def test_binance_markets_cached_on_disk_between_polls(routes, make_app):  # noqa
     assert routes.count("/api/v3/exchangeInfo") == 0  # no spot symbol configured: spot markets not loaded
 
 
-def test_binance_markets_cache_expires_after_its_ttl(routes, make_app):  # noqa: ANN001
+def test_binance_markets_cache_expires_after_its_ttl(routes, make_app):
     serve_binance(routes)
     poll(binance_app(make_app, markets_cache_ttl="1h"), sources=["binance"], tokens=["AIA"], since=SINCE)
     later = make_app([venue_token({"binance": {"perp": "AIA/USDT:USDT"}})],

@@ -24,16 +24,16 @@ BITGET_CONTRACT = {
 }
 
 
-def bitget(data):  # noqa: ANN001, ANN201
+def bitget(data):
     return {"code": "00000", "msg": "success", "requestTime": NOW_MS, "data": data}
 
 
-def test_bitget_candles_funding_and_snapshot_oi(routes, make_app):  # noqa: ANN001
+def test_bitget_candles_funding_and_snapshot_oi(routes, make_app):
     hour = NOW_MS // H * H
     routes.add("/api/v2/mix/market/contracts", lambda req: bitget(
         [BITGET_CONTRACT] if req.args["productType"] == "USDT-FUTURES" else []))
 
-    def candles(req):  # noqa: ANN001, ANN202  [ts, o, h, l, c, baseVolume, quoteVolume] as strings
+    def candles(req):
         if req.args["granularity"] == "1H":
             return bitget([[str(hour - H), "0.5", "0.5", "0.5", "0.5", "100", "50"],
                            [str(hour), "0.6", "0.6", "0.6", "0.6", "10", "6"]])
@@ -60,10 +60,10 @@ def test_bitget_candles_funding_and_snapshot_oi(routes, make_app):  # noqa: ANN0
     assert series(app, "AIA", m.LONG_SHORT_ACCOUNT_RATIO, "bitget") == [(hour - H, 1.5)]
 
 
-def test_hyperliquid_info_endpoint_hourly_funding(routes, make_app):  # noqa: ANN001
+def test_hyperliquid_info_endpoint_hourly_funding(routes, make_app):
     hour = NOW_MS // H * H
 
-    def info(req):  # noqa: ANN001, ANN202
+    def info(req):
         body = json.loads(req.data)
         kind = body["type"]
         if kind == "metaAndAssetCtxs":

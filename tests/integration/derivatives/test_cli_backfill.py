@@ -13,7 +13,7 @@ from .payloads import binance_exchange_info
 from .test_binance import serve_binance
 
 
-def write_config(tmp_path, base):  # noqa: ANN001, ANN201
+def write_config(tmp_path, base):
     sources = {n: {"enabled": False} for n in (*ALL_VENUES, "coinglass", "coingecko", "defillama", "dune", "github",
                                                "etherscan", "chain")}
     sources["binance"] = {"enabled": True, "ccxt_id": "binanceusdm", "base_url": base, "deadline_s": 10}
@@ -24,7 +24,7 @@ def write_config(tmp_path, base):  # noqa: ANN001, ANN201
     return path
 
 
-def test_backfill_command_stores_history_and_prints_a_summary(routes, httpserver, tmp_path, sqlite_url,  # noqa: ANN001
+def test_backfill_command_stores_history_and_prints_a_summary(routes, httpserver, tmp_path, sqlite_url,
                                                               monkeypatch, capsys):
     serve_binance(routes)
     monkeypatch.chdir(tmp_path)  # the markets cache lives under ./.divmon-cache
@@ -40,7 +40,7 @@ def test_backfill_command_stores_history_and_prints_a_summary(routes, httpserver
     assert since_ms[0] == 1795132800000  # 2026-11-20T00:00Z, the requested start
 
 
-def test_poll_command_with_unknown_symbol_only_exits_source_error(routes, httpserver, tmp_path, sqlite_url,  # noqa: ANN001
+def test_poll_command_with_unknown_symbol_only_exits_source_error(routes, httpserver, tmp_path, sqlite_url,
                                                                  monkeypatch, capsys):
     serve_binance(routes)
     routes.add("/fapi/v1/exchangeInfo", binance_exchange_info([("BTC", "USDT")], NOW_MS))  # AIA not listed
@@ -52,7 +52,7 @@ def test_poll_command_with_unknown_symbol_only_exits_source_error(routes, httpse
     assert "unsupported" in out and "not listed" in out
 
 
-def test_divmon_poll_subprocess_announces_a_gate_delisting_once_with_its_cap(routes, httpserver, tmp_path,  # noqa: ANN001
+def test_divmon_poll_subprocess_announces_a_gate_delisting_once_with_its_cap(routes, httpserver, tmp_path,
                                                                              sqlite_url):
     import subprocess
     import sys

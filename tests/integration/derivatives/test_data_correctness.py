@@ -9,16 +9,15 @@ from datetime import timedelta
 from monitor import model as m
 from monitor.jobs.poll import poll
 
-from .conftest import NOW, NOW_MS, D, H, json_response, series, venue_token
-from .payloads import binance_exchange_info, binance_kline, bybit, bybit_instruments, okx
+from .conftest import NOW, NOW_MS, D, H, series, venue_token
+from .payloads import binance_exchange_info, binance_kline, bybit, okx
 from .test_binance import DAY0, SINCE, binance_app, serve_binance
 from .test_venues import app_for, serve_bybit, serve_gate, serve_okx
-
 
 # ------------------------------------------------------------------ quote volume
 
 
-def test_binance_perp_and_spot_volume_are_quote_asset_volume(routes, make_app):  # noqa: ANN001
+def test_binance_perp_and_spot_volume_are_quote_asset_volume(routes, make_app):
     serve_binance(routes)
     # a surge day: most of the volume traded above the close, so base × close understates it
     routes.add("/fapi/v1/klines", lambda req: [binance_kline(NOW_MS - 3 * H, "0.5", "10", H)]
@@ -33,7 +32,7 @@ def test_binance_perp_and_spot_volume_are_quote_asset_volume(routes, make_app): 
     assert series(app, "AIA", m.SPOT_VOLUME_USD, "binance") == [(DAY0, 11_000.5)]
 
 
-def test_bybit_okx_gate_volume_is_turnover_vol_ccy_quote_and_sum(routes, make_app):  # noqa: ANN001
+def test_bybit_okx_gate_volume_is_turnover_vol_ccy_quote_and_sum(routes, make_app):
     serve_bybit(routes)
     day0 = NOW_MS // D * D - D
     routes.add("/v5/market/kline", lambda req: bybit({"symbol": "AIAUSDT", "category": "linear", "list": [
@@ -46,7 +45,7 @@ def test_bybit_okx_gate_volume_is_turnover_vol_ccy_quote_and_sum(routes, make_ap
 
     serve_okx(routes)
 
-    def candles(req):  # noqa: ANN001, ANN202  [ts, o, h, l, c, vol, volCcy, volCcyQuote, confirm]
+    def candles(req):
         if req.args["bar"] == "1H":
             return okx([[str(NOW_MS - 2 * H), "0.6", "0.6", "0.6", "0.6", "1", "10", "6", "1"]])
         return okx([[str(day0 + D), "0.6", "0.6", "0.6", "0.6", "1", "10", "6", "0"],
@@ -71,7 +70,7 @@ def test_bybit_okx_gate_volume_is_turnover_vol_ccy_quote_and_sum(routes, make_ap
 # ------------------------------------------------------------------ Gate "0" ratios
 
 
-def test_gate_ratios_it_has_not_computed_are_stored_as_nothing(routes, make_app):  # noqa: ANN001
+def test_gate_ratios_it_has_not_computed_are_stored_as_nothing(routes, make_app):
     serve_gate(routes)
     t = NOW_MS - 2 * H
     routes.add("/api/v4/futures/usdt/contract_stats", [
@@ -91,7 +90,7 @@ def test_gate_ratios_it_has_not_computed_are_stored_as_nothing(routes, make_app)
 # ------------------------------------------------------------------ markets answers
 
 
-def test_an_empty_markets_answer_fails_the_fetch_and_is_not_cached(routes, make_app):  # noqa: ANN001
+def test_an_empty_markets_answer_fails_the_fetch_and_is_not_cached(routes, make_app):
     serve_binance(routes)
     full = binance_exchange_info([("AIA", "USDT")], NOW_MS)
     routes.add("/fapi/v1/exchangeInfo", {**full, "symbols": []})
@@ -105,7 +104,7 @@ def test_an_empty_markets_answer_fails_the_fetch_and_is_not_cached(routes, make_
     assert routes.count("/fapi/v1/exchangeInfo") == 2
 
 
-def test_an_unparsable_markets_answer_is_not_cached(routes, make_app):  # noqa: ANN001
+def test_an_unparsable_markets_answer_is_not_cached(routes, make_app):
     serve_bybit(routes)
     routes.add("/v5/market/instruments-info", bybit({"category": "linear", "list": None}, NOW_MS))
     app = app_for(make_app, "bybit", "bybit")
@@ -117,7 +116,7 @@ def test_an_unparsable_markets_answer_is_not_cached(routes, make_app):  # noqa: 
     assert outcome.status == "ok", outcome.message
 
 
-def test_markets_without_the_symbol_are_a_cached_not_listed(routes, make_app):  # noqa: ANN001
+def test_markets_without_the_symbol_are_a_cached_not_listed(routes, make_app):
     serve_binance(routes)
     routes.add("/fapi/v1/exchangeInfo", binance_exchange_info([("BTC", "USDT")], NOW_MS))
     for _ in range(2):
@@ -129,7 +128,7 @@ def test_markets_without_the_symbol_are_a_cached_not_listed(routes, make_app):  
 # ------------------------------------------------------------------ an empty 200 in the health rows
 
 
-def test_an_empty_200_is_recorded_with_zero_rows_and_error_class_empty(routes, make_app):  # noqa: ANN001
+def test_an_empty_200_is_recorded_with_zero_rows_and_error_class_empty(routes, make_app):
     serve_binance(routes)
     routes.add("/futures/data/openInterestHist", [])
     app = binance_app(make_app)
@@ -142,7 +141,7 @@ def test_an_empty_200_is_recorded_with_zero_rows_and_error_class_empty(routes, m
     assert (klines["status"] == "ok").all() and klines["error_class"].isna().all()
 
 
-def test_no_hourly_candles_over_a_day_marks_the_fetch_partial(routes, make_app):  # noqa: ANN001
+def test_no_hourly_candles_over_a_day_marks_the_fetch_partial(routes, make_app):
     serve_binance(routes)
     routes.add("/fapi/v1/klines", lambda req: [] if req.args["interval"] == "1h" else
                [binance_kline(DAY0, "0.5", "1000", D)])
@@ -152,7 +151,7 @@ def test_no_hourly_candles_over_a_day_marks_the_fetch_partial(routes, make_app):
     assert "no hourly candles" in outcome.message
 
 
-def test_no_hourly_candles_inside_the_first_hour_is_not_a_gap(routes, make_app):  # noqa: ANN001
+def test_no_hourly_candles_inside_the_first_hour_is_not_a_gap(routes, make_app):
     serve_binance(routes)
     routes.add("/fapi/v1/klines", lambda req: [])
     app = binance_app(make_app)
@@ -163,7 +162,7 @@ def test_no_hourly_candles_inside_the_first_hour_is_not_a_gap(routes, make_app):
 # ------------------------------------------------------------------ incremental overlap
 
 
-def test_the_incremental_poll_starts_at_latest_stored_ts_minus_overlap(routes, make_app):  # noqa: ANN001
+def test_the_incremental_poll_starts_at_latest_stored_ts_minus_overlap(routes, make_app):
     serve_binance(routes)
     venue = {"perp": "AIA/USDT:USDT"}
     app = make_app([venue_token({"binance": venue})], {"binance": {"ccxt_id": "binanceusdm", "overlap": "6h"}})

@@ -15,31 +15,31 @@ from .payloads import binance_exchange_info
 from .test_binance import SINCE, binance_app, serve_binance
 
 
-def sequence(*responses):  # noqa: ANN002, ANN201
+def sequence(*responses):
     """A handler answering with each response in turn, then repeating the last."""
     items = list(responses)
 
-    def handler(req):  # noqa: ANN001, ANN202
+    def handler(req):
         item = items.pop(0) if len(items) > 1 else items[0]
         return item(req) if callable(item) and not isinstance(item, Response) else item
 
     return handler
 
 
-def fast(app):  # noqa: ANN001, ANN201
+def fast(app):
     app.sources()["binance"].backoff_base_s = 0.01
     return app
 
 
-def kline_ok(req):  # noqa: ANN001, ANN201
-    from .test_binance import DAY0  # noqa: PLC0415
-    from .payloads import binance_kline  # noqa: PLC0415
+def kline_ok(req):
+    from .payloads import binance_kline
+    from .test_binance import DAY0
 
     return [binance_kline(NOW_MS - 3 * H, "0.5", "1", H)] if req.args["interval"] == "1h" else \
         [binance_kline(DAY0, "0.5", "1", 86_400_000)]
 
 
-def test_h9_429_with_retry_after_delays_the_next_request(routes, make_app):  # noqa: ANN001
+def test_h9_429_with_retry_after_delays_the_next_request(routes, make_app):
     serve_binance(routes)
     routes.add("/fapi/v1/fundingRate", sequence(
         json_response({"code": -1003, "msg": "Too many requests; current limit is 2400 requests per minute."}, 429,
@@ -56,7 +56,7 @@ def test_h9_429_with_retry_after_delays_the_next_request(routes, make_app):  # n
     assert ((runs["http_status"] == 429) & (runs["status"] == "throttled")).sum() == 1
 
 
-def test_h10_418_ban_means_zero_requests_until_it_ends(routes, make_app):  # noqa: ANN001
+def test_h10_418_ban_means_zero_requests_until_it_ends(routes, make_app):
     serve_binance(routes)
     ban_ms = int(time.time() * 1000) + 120_000
     routes.add("/fapi/v1/klines", json_response(
@@ -73,7 +73,7 @@ def test_h10_418_ban_means_zero_requests_until_it_ends(routes, make_app):  # noq
     assert series(app, "AIA", m.PRICE_CLOSE_1H, "binance") == []
 
 
-def test_h8_5xx_then_success_stores_one_row_set(routes, make_app):  # noqa: ANN001
+def test_h8_5xx_then_success_stores_one_row_set(routes, make_app):
     serve_binance(routes)
     routes.add("/fapi/v1/klines", sequence(
         json_response({"code": -1001, "msg": "Internal error"}, 503), Response("bad gateway", 502), kline_ok))
@@ -85,7 +85,7 @@ def test_h8_5xx_then_success_stores_one_row_set(routes, make_app):  # noqa: ANN0
     assert statuses.count(503) == 1 and statuses.count(502) == 1
 
 
-def test_h6_html_error_page_fails_clean_with_nothing_stored(routes, make_app):  # noqa: ANN001
+def test_h6_html_error_page_fails_clean_with_nothing_stored(routes, make_app):
     serve_binance(routes)
     page = "<!DOCTYPE html><html><head><title>Attention Required! | Cloudflare</title></head><body>x</body></html>"
     routes.add("/fapi/v1/fundingRate", Response(page, 200, content_type="text/html"))
@@ -96,10 +96,10 @@ def test_h6_html_error_page_fails_clean_with_nothing_stored(routes, make_app):  
     assert app.store.catalogue("AIA").empty  # klines fetched before the failure were not stored either
 
 
-def test_h4_truncated_body_is_transient_and_nothing_partial_is_stored(routes, make_app):  # noqa: ANN001
+def test_h4_truncated_body_is_transient_and_nothing_partial_is_stored(routes, make_app):
     serve_binance(routes)
 
-    def cut(req):  # noqa: ANN001, ANN202
+    def cut(req):
         resp = Response('[{"symbol": "AIAUSDT", "fundingTime": 17', 200, content_type="application/json")
         resp.headers["Content-Length"] = "400"  # promises more than it sends
         return resp
@@ -112,7 +112,7 @@ def test_h4_truncated_body_is_transient_and_nothing_partial_is_stored(routes, ma
     assert app.store.catalogue("AIA").empty
 
 
-def test_h7_malformed_json_with_correct_length_is_a_clear_error(routes, make_app):  # noqa: ANN001
+def test_h7_malformed_json_with_correct_length_is_a_clear_error(routes, make_app):
     serve_binance(routes)
     routes.add("/fapi/v1/fundingRate", Response('[{"fundingRate": NaN}]', 200, content_type="application/json"))
     app = fast(binance_app(make_app, deadline_s=1))
@@ -122,10 +122,10 @@ def test_h7_malformed_json_with_correct_length_is_a_clear_error(routes, make_app
     assert app.store.catalogue("AIA").empty
 
 
-def test_x1_request_timeout_and_unavailable_are_retried(routes, make_app):  # noqa: ANN001
+def test_x1_request_timeout_and_unavailable_are_retried(routes, make_app):
     serve_binance(routes)
 
-    def slow(req):  # noqa: ANN001, ANN202
+    def slow(req):
         time.sleep(0.6)
         return kline_ok(req)
 
@@ -138,7 +138,7 @@ def test_x1_request_timeout_and_unavailable_are_retried(routes, make_app):  # no
     assert series(app, "AIA", m.PRICE_CLOSE_1H, "binance") == [(NOW_MS - 3 * H, 0.5)]
 
 
-def test_x2_bad_symbol_marks_token_unsupported_and_others_continue(routes, make_app):  # noqa: ANN001
+def test_x2_bad_symbol_marks_token_unsupported_and_others_continue(routes, make_app):
     serve_binance(routes)
     app = make_app([venue_token({"binance": {"perp": "AIA/USDT:USDT"}}),
                     venue_token({"binance": {"perp": "GONE/USDT:USDT"}}, "GONE")],
@@ -151,7 +151,7 @@ def test_x2_bad_symbol_marks_token_unsupported_and_others_continue(routes, make_
     assert not any("GONE" in str(args) for _, _, args in routes.hits)  # no request for the unknown symbol
 
 
-def test_x3_concurrent_tokens_share_one_instance_within_the_rate(routes, make_app):  # noqa: ANN001
+def test_x3_concurrent_tokens_share_one_instance_within_the_rate(routes, make_app):
     symbols = [f"T{i}" for i in range(8)]
     serve_binance(routes)
     routes.add("/fapi/v1/exchangeInfo", binance_exchange_info([(s, "USDT") for s in symbols], NOW_MS))

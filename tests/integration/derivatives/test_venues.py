@@ -17,17 +17,17 @@ SINCE = NOW - timedelta(days=1)
 DAY0 = NOW_MS // D * D - D
 
 
-def app_for(make_app, venue, ccxt_id, **symbols):  # noqa: ANN001, ANN003, ANN201
+def app_for(make_app, venue, ccxt_id, **symbols):
     return make_app([venue_token({venue: {"perp": "AIA/USDT:USDT", **symbols}})], {venue: {"ccxt_id": ccxt_id}})
 
 
 # ------------------------------------------------------------------ bybit
 
 
-def serve_bybit(routes):  # noqa: ANN001, ANN201
+def serve_bybit(routes):
     routes.add("/v5/market/instruments-info", bybit_instruments(["AIA", "BTC"], NOW_MS))
 
-    def kline(req):  # noqa: ANN001, ANN202
+    def kline(req):
         if req.args["interval"] == "60":  # newest-first, strings
             rows = [[str(NOW_MS - 2 * H), "0.6", "0.6", "0.6", "0.6", "10", "6"],
                     [str(NOW_MS - 3 * H), "0.5", "0.5", "0.5", "0.5", "2000", "1000"]]
@@ -50,7 +50,7 @@ def serve_bybit(routes):  # noqa: ANN001, ANN201
         {"symbol": "AIAUSDT", "buyRatio": "0.75", "sellRatio": "0.25", "timestamp": str(NOW_MS - 2 * H)}]}, NOW_MS))
 
 
-def test_bybit_newest_first_strings_and_coin_oi_valued_at_hourly_close(routes, make_app):  # noqa: ANN001
+def test_bybit_newest_first_strings_and_coin_oi_valued_at_hourly_close(routes, make_app):
     serve_bybit(routes)
     app = app_for(make_app, "bybit", "bybit")
     [outcome] = poll(app, sources=["bybit"], tokens=["AIA"], since=SINCE)
@@ -69,11 +69,11 @@ def test_bybit_newest_first_strings_and_coin_oi_valued_at_hourly_close(routes, m
 # ------------------------------------------------------------------ okx
 
 
-def serve_okx(routes, state="live"):  # noqa: ANN001, ANN201
+def serve_okx(routes, state="live"):
     routes.add("/api/v5/public/instruments", okx_instruments(["AIA"], ct_val="10", state=state)["data"] and
                okx_instruments(["AIA"], ct_val="10", state=state))
 
-    def candles(req):  # noqa: ANN001, ANN202
+    def candles(req):
         if req.args["bar"] == "1H":  # [ts, o, h, l, c, vol(contracts), volCcy(coin), volCcyQuote, confirm]
             return okx([[str(NOW_MS - 2 * H), "0.6", "0.6", "0.6", "0.6", "1", "10", "6", "1"],
                         [str(NOW_MS - 3 * H), "0.5", "0.5", "0.5", "0.5", "200", "2000", "1000", "1"]])
@@ -108,7 +108,7 @@ def serve_okx(routes, state="live"):  # noqa: ANN001, ANN201
     }]))
 
 
-def test_okx_contracts_to_coins_liquidations_and_rubik_stats(routes, make_app):  # noqa: ANN001
+def test_okx_contracts_to_coins_liquidations_and_rubik_stats(routes, make_app):
     serve_okx(routes)
     app = app_for(make_app, "okx", "okx")
     [outcome] = poll(app, sources=["okx"], tokens=["AIA"], since=SINCE)
@@ -132,11 +132,11 @@ def test_okx_contracts_to_coins_liquidations_and_rubik_stats(routes, make_app): 
 # ------------------------------------------------------------------ gate
 
 
-def serve_gate(routes, **contract):  # noqa: ANN001, ANN003, ANN201
+def serve_gate(routes, **contract):
     routes.add("/api/v4/futures/usdt/contracts", [gate_contract("AIA_USDT", quanto="10", **contract)])
     routes.add("/api/v4/futures/usdt/contracts/AIA_USDT", gate_contract("AIA_USDT", quanto="10", **contract))
 
-    def candles(req):  # noqa: ANN001, ANN202  (seconds; v = contracts, sum = quote)
+    def candles(req):
         if req.args["interval"] == "1h":
             return [{"t": (NOW_MS - 3 * H) // 1000, "v": 200, "c": "0.5", "h": "0.5", "l": "0.5", "o": "0.5",
                      "sum": "1000"},
@@ -153,7 +153,7 @@ def serve_gate(routes, **contract):  # noqa: ANN001, ANN003, ANN201
          "top_lsr_size": 1.6, "mark_price": "0.6"}])
 
 
-def test_gate_seconds_no_envelope_contract_stats_and_quanto(routes, make_app):  # noqa: ANN001
+def test_gate_seconds_no_envelope_contract_stats_and_quanto(routes, make_app):
     serve_gate(routes)
     app = app_for(make_app, "gate", "gate")
     [outcome] = poll(app, sources=["gate"], tokens=["AIA"], since=SINCE)
@@ -171,7 +171,7 @@ def test_gate_seconds_no_envelope_contract_stats_and_quanto(routes, make_app):  
     assert [v for _, v in series(app, "AIA", m.FUNDING_INTERVAL_H, "gate")] == [4, 4, 1]
 
 
-def test_gate_in_delisting_becomes_a_perp_delisted_event_announced_now(routes, make_app):  # noqa: ANN001
+def test_gate_in_delisting_becomes_a_perp_delisted_event_announced_now(routes, make_app):
     delist_s = NOW_MS // 1000 + 86_400
     serve_gate(routes, in_delisting=True, delisting_time=delist_s)
     app = app_for(make_app, "gate", "gate")

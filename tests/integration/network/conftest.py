@@ -58,7 +58,7 @@ def resolve_as(monkeypatch) -> Callable[[str, str], None]:
     real = socket.getaddrinfo
     table: dict[str, str] = {}
 
-    def fake(host, port, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+    def fake(host, port, *args, **kwargs):
         if isinstance(host, str) and host in table:
             return real(table[host], port, *args, **kwargs) if table[host].startswith("127.") else [
                 (socket.AF_INET6, socket.SOCK_STREAM, 6, "", (table[host], port or 0, 0, 0))]

@@ -33,10 +33,10 @@ def dune_api(app: App) -> None:
 FAMILIES = {"ours": ours, "ccxt": ccxt, "web3": web3, "dune": dune_api}
 
 
-def failure(call, app: App) -> BaseException:  # noqa: ANN001
+def failure(call, app: App) -> BaseException:
     """The exception one family's call ends with (every scenario here must end in one)."""
     try:
         call(app)
-    except (SourceError, Exception) as exc:  # noqa: BLE001 - the test inspects what came out
+    except (SourceError, Exception) as exc:
         return exc
     raise AssertionError("the call succeeded against a misbehaving upstream")

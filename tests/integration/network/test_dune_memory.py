@@ -19,7 +19,7 @@ FAILED = status_body("QUERY_STATE_FAILED", error={"type": "FAILED_TYPE_EXECUTION
                                                   "message": "line 3:10: Column 'x' cannot be resolved"})
 
 
-def _config(tmp_path: Path, httpserver, **dune) -> Path:  # noqa: ANN001
+def _config(tmp_path: Path, httpserver, **dune) -> Path:
     token = {"symbol": "AIA", "chains": [{"chain": "ethereum", "chain_id": 1, "token_address": TOKEN_ADDR}]}
     data = offline_config(sources={"dune": {"base_url": httpserver.url_for("/dune").rstrip("/"),
                                             "query_ids": {"active_addresses": QID}, "poll_every_s": 0.01,
@@ -31,17 +31,17 @@ def _config(tmp_path: Path, httpserver, **dune) -> Path:  # noqa: ANN001
     return write_config(tmp_path / "config.yaml", yaml.safe_dump(data))
 
 
-def _app(httpserver, sqlite_url, tmp_path, **dune):  # noqa: ANN001, ANN003, ANN202
+def _app(httpserver, sqlite_url, tmp_path, **dune):
     return build_app(httpserver, sqlite_url, sources={"dune": {"query_ids": {"active_addresses": QID}, **dune}},
                      cache_dir=tmp_path / "cache")
 
 
-def _run(app):  # noqa: ANN001, ANN202
+def _run(app):
     [outcome] = poll(app, sources=["dune"], tokens=["AIA"], since=SINCE, until=NOW)
     return outcome
 
 
-def _poll(config: Path):  # noqa: ANN202
+def _poll(config: Path):
     return divmon("-c", str(config), "poll", "--source", "dune",
                   env={"DIVMON_TEST_DUNE_KEY": CANARIES["DUNE_API_KEY"]})
 
@@ -75,7 +75,7 @@ def test_results_are_read_in_pages_each_under_the_body_cap(httpserver, sqlite_ur
     pages = {0: (rows[:5], 5), 5: (rows[5:], None)}
     seen: list[tuple[str, str]] = []
 
-    def latest(request):  # noqa: ANN001, ANN202
+    def latest(request):
         seen.append((request.args["limit"], request.args["offset"]))
         page, next_offset = pages[int(request.args["offset"])]
         body = result_body(rows=page)

@@ -9,8 +9,8 @@ import time
 import pytest
 
 from monitor import netpolicy
-from monitor.errors import ConfigError, PermanentSourceError, SourceError
 from monitor.config import parse_config
+from monitor.errors import ConfigError, PermanentSourceError, SourceError
 from tests.faults.canary import CANARIES
 from tests.integration.network.families import FAMILIES, failure
 

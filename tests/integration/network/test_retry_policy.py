@@ -28,7 +28,7 @@ def _ok(family: str, request: Request) -> Response:
     return Response(json.dumps(body), status=200, content_type="application/json")
 
 
-def _serve(httpserver, family: str, first: Response) -> list[float]:  # noqa: ANN001
+def _serve(httpserver, family: str, first: Response) -> list[float]:
     """First answer ``first``, then 200s; returns the list the arrival times go to."""
     import time
 

@@ -17,7 +17,7 @@ from monitor.sources.ratelimit import RateLimiter
 KLINE = [1_700_000_000_000, "0.5", "0.6", "0.4", "0.55", "1000", 1_700_003_599_999, "550", 10, "500", "275", "0"]
 
 
-def _venue(make_app, base: str, **limits):  # noqa: ANN001, ANN003, ANN202
+def _venue(make_app, base: str, **limits):
     app = make_app(base, **limits)
     return app, exchanges.build("binance", app.config.sources.binance, app.context())
 
@@ -26,7 +26,7 @@ def _venue(make_app, base: str, **limits):  # noqa: ANN001, ANN003, ANN202
 def test_a_klines_request_charges_binances_documented_weight(limit, weight, httpserver, make_app):
     # Binance USD-M klines: weight 1 below 100 rows, 2 below 500, 5 up to 1000 (ccxt's byLimit table)
     httpserver.expect_request("/fapi/v1/klines").respond_with_json([KLINE])
-    app, venue = _venue(make_app, httpserver.url_for("/"), rate_limit_per_s=1.0, rate_limit_margin=0.0)
+    _app, venue = _venue(make_app, httpserver.url_for("/"), rate_limit_per_s=1.0, rate_limit_margin=0.0)
     t0 = time.monotonic()
     rows = venue.call("klines", venue.exchange.fapiPublicGetKlines,
                       {"symbol": "AIAUSDT", "interval": "1h", "limit": limit})
@@ -61,7 +61,7 @@ def test_a_venue_that_allows_no_burst_sees_no_429(httpserver, make_app):
 
     httpserver.expect_request("/fapi/v1/time").respond_with_handler(strict)
     # a quarter below the limit: ~65 ms of slack for a loaded 2-core box to send one request late
-    app, venue = _venue(make_app, httpserver.url_for("/"), rate_limit_per_s=rate, rate_limit_margin=0.25,
+    _app, venue = _venue(make_app, httpserver.url_for("/"), rate_limit_per_s=rate, rate_limit_margin=0.25,
                         deadline_s=10.0)
     errors: list[BaseException] = []
 

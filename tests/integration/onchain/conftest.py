@@ -65,7 +65,7 @@ def build_app(httpserver: Any, db_url: str, *, sources: dict[str, dict[str, Any]
 
 
 @pytest.fixture
-def make_app(httpserver, sqlite_url, tmp_path):  # noqa: ANN001, ANN201
+def make_app(httpserver, sqlite_url, tmp_path):
     apps: list[App] = []
 
     def make(**kwargs: Any) -> App:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import timedelta
 
 import pytest
@@ -17,7 +18,7 @@ HEAD = 300_000
 
 
 @pytest.fixture
-def chain(httpserver):  # noqa: ANN001, ANN201
+def chain(httpserver):
     fake = FakeChain(head=HEAD, head_ts=epoch_s(NOW) - 30)
     httpserver.expect_request("/rpc", method="POST").respond_with_handler(fake.handler)
     return fake
@@ -27,11 +28,11 @@ def day_block(chain: FakeChain, days: float) -> int:
     return chain.block_at(epoch_s(SINCE + timedelta(days=days)))
 
 
-def run(app):  # noqa: ANN001, ANN201
+def run(app):
     return poll(app, sources=["chain"], tokens=["AIA"], since=SINCE, until=NOW)
 
 
-def chain_events(app, kind=None):  # noqa: ANN001, ANN201
+def chain_events(app, kind=None):
     return [e for e in app.store.read_events("AIA") if e.source == "chain" and (kind is None or e.kind == kind)]
 
 
@@ -117,7 +118,7 @@ def test_w1_rejected_range_is_bisected_until_accepted(make_app, chain, error):
     assert len(chain.ranges) > len(accepted) > 0
     # the accepted ranges tile the scanned window without gaps or overlaps
     accepted.sort()
-    assert all(b[0] == a[1] + 1 for a, b in zip(accepted, accepted[1:]))
+    assert all(b[0] == a[1] + 1 for a, b in itertools.pairwise(accepted))
 
 
 def test_w2_result_equal_to_the_cap_is_split(make_app, chain):
@@ -175,7 +176,7 @@ def test_w4_null_block_is_a_transient_failure(make_app, chain):
 # ------------------------------------------------------------------ lookback as a time span
 
 
-def test_lookback_is_a_time_span_on_a_fast_chain(make_app, httpserver):  # noqa: ANN001
+def test_lookback_is_a_time_span_on_a_fast_chain(make_app, httpserver):
     """BNB Chain makes a block every 0.75 s: 50,000 blocks are 10 hours there. A 7-day lookback reaches
     an upgrade 6 days ago and no further."""
     fast = FakeChain(head=2_000_000, head_ts=epoch_s(NOW) - 30, block_time=0.75)
@@ -191,7 +192,7 @@ def test_lookback_is_a_time_span_on_a_fast_chain(make_app, httpserver):  # noqa:
     assert fast.ts(first) >= floor > fast.ts(first - 1)  # the scan starts at the first block of the span
 
 
-def test_the_old_lookback_blocks_key_still_caps_the_scan(make_app, httpserver):  # noqa: ANN001
+def test_the_old_lookback_blocks_key_still_caps_the_scan(make_app, httpserver):
     fast = FakeChain(head=2_000_000, head_ts=epoch_s(NOW) - 30, block_time=0.75)
     httpserver.expect_request("/rpc", method="POST").respond_with_handler(fast.handler)
     fast.upgraded(PROXY, IMPL_V2, fast.block_at(epoch_s(NOW - timedelta(days=6))), tx=61)

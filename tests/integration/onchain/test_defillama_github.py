@@ -45,7 +45,7 @@ def protocol_payload() -> dict:
     }
 
 
-def series(app, metric, source):  # noqa: ANN001, ANN201
+def series(app, metric, source):
     frame = app.store.read_series("AIA", [metric], SINCE - timedelta(days=7), NOW + timedelta(days=1), [source])
     return {int(ts.timestamp()): v for ts, v in zip(frame["ts"], frame["value"])}
 
@@ -93,7 +93,7 @@ def commit_activity() -> list:
 
 
 def contributors() -> list:
-    def weeks(counts):  # noqa: ANN001, ANN202
+    def weeks(counts):
         return [{"w": w, "a": 10, "d": 1, "c": c} for w, c in zip(WEEKS, counts)]
 
     return [
@@ -104,7 +104,7 @@ def contributors() -> list:
     ]
 
 
-def serve_github(httpserver, activity: Script, contrib: Script | None = None, repo: dict | None = None) -> None:  # noqa: ANN001
+def serve_github(httpserver, activity: Script, contrib: Script | None = None, repo: dict | None = None) -> None:
     httpserver.expect_request("/gh/repos/DeAgentAI/core").respond_with_json(
         repo or {"id": 1, "full_name": "DeAgentAI/core", "fork": False})
     httpserver.expect_request("/gh/repos/DeAgentAI/core/stats/commit_activity").respond_with_handler(activity)

@@ -36,7 +36,7 @@ def result_body(state: str = "QUERY_STATE_COMPLETED", ended: str = "2026-11-19T2
     }
 
 
-def status_body(state: str, **extra) -> dict:  # noqa: ANN003
+def status_body(state: str, **extra) -> dict:
     body = {"execution_id": "01JEXEC", "query_id": QID, "state": state,
             "is_execution_finished": state not in ("QUERY_STATE_PENDING", "QUERY_STATE_EXECUTING"),
             "submitted_at": "2026-11-20T00:00:00Z", "expires_at": "2027-02-18T00:00:00Z"}
@@ -47,11 +47,11 @@ def status_body(state: str, **extra) -> dict:  # noqa: ANN003
 STALE = result_body(ended="2026-11-16T00:00:00Z")
 
 
-def dune_app(make_app):  # noqa: ANN001, ANN201
+def dune_app(make_app):
     return make_app(sources={"dune": {"query_ids": {"active_addresses": QID}}})
 
 
-def serve(httpserver, *, latest=None, execute=None, status=None, results=None):  # noqa: ANN001, ANN201
+def serve(httpserver, *, latest=None, execute=None, status=None, results=None):
     scripts = {
         "latest": latest or Script(STALE),
         "execute": execute or Script({"execution_id": "01JEXEC", "state": "QUERY_STATE_PENDING"}),
@@ -65,12 +65,12 @@ def serve(httpserver, *, latest=None, execute=None, status=None, results=None): 
     return scripts
 
 
-def run(app):  # noqa: ANN001, ANN201
+def run(app):
     [outcome] = poll(app, sources=["dune"], tokens=["AIA"], since=SINCE, until=NOW)
     return outcome
 
 
-def stored(app):  # noqa: ANN001, ANN201
+def stored(app):
     frame = app.store.read_series("AIA", ["active_addresses"], SINCE, NOW, ["dune"])
     return [(ts.strftime("%Y-%m-%d"), v) for ts, v in zip(frame["ts"], frame["value"])]
 

@@ -39,12 +39,12 @@ BAD_KEY = {"status": "0", "message": "NOTOK", "result": "Invalid API Key"}
 EMPTY = {"status": "0", "message": "No transactions found", "result": []}
 
 
-def serve(httpserver, script: Script) -> Script:  # noqa: ANN001
+def serve(httpserver, script: Script) -> Script:
     httpserver.expect_request("/v2/api").respond_with_handler(script)
     return script
 
 
-def run(app):  # noqa: ANN001, ANN201
+def run(app):
     return poll(app, sources=["etherscan"], tokens=["AIA"], since=SINCE, until=NOW)
 
 

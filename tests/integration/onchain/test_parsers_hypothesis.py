@@ -28,19 +28,19 @@ json_like = st.recursive(scalars, lambda inner: st.lists(inner, max_size=3) | st
                          max_leaves=6)
 
 
-def only_parse_errors(fn, *args, **kwargs) -> None:  # noqa: ANN001, ANN002, ANN003
+def only_parse_errors(fn, *args, **kwargs) -> None:
     try:
         fn(*args, **kwargs)
     except ParseError:
         pass
 
 
-def some(strategy):  # noqa: ANN001, ANN201
+def some(strategy):
     """The documented value or anything else."""
     return st.one_of(strategy, scalars)
 
 
-def rows_of(fields: dict, max_size: int = 3):  # noqa: ANN201
+def rows_of(fields: dict, max_size: int = 3):
     return some(st.lists(some(st.fixed_dictionaries({k: some(v) for k, v in fields.items()})), max_size=max_size))
 
 

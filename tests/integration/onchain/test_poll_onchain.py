@@ -18,7 +18,7 @@ from tests.integration.onchain.test_etherscan import OK_ROWS
 SOURCES = ["defillama", "dune", "github", "etherscan", "chain"]
 
 
-def counts(app):  # noqa: ANN001, ANN201
+def counts(app):
     engine = sa.create_engine(app.store.url)
     with engine.connect() as conn:
         obs = conn.exec_driver_sql("SELECT metric, COUNT(*) FROM observations GROUP BY metric").all()

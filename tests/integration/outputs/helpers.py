@@ -37,19 +37,19 @@ class Handler:
         self.on_data = None  # callable run after a message is kept, before the 250 goes out
         self.lock = threading.Lock()
 
-    async def handle_MAIL(self, server, session, envelope, address, mail_options):  # noqa: ANN001, ANN201
+    async def handle_MAIL(self, server, session, envelope, address, mail_options):
         if "MAIL" in self.codes:
             return self.codes["MAIL"]
         envelope.mail_from = address
         return "250 OK"
 
-    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: ANN001, ANN201
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         if "RCPT" in self.codes:
             return self.codes["RCPT"]
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
-    async def handle_DATA(self, server, session, envelope):  # noqa: ANN001, ANN201
+    async def handle_DATA(self, server, session, envelope):
         if "DATA" in self.codes:
             return self.codes["DATA"]
         with self.lock:

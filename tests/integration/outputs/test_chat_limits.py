@@ -60,10 +60,10 @@ def _telegram_problem(body: dict) -> str | None:
 CHECKS = {"slack": _slack_problem, "discord": _discord_problem, "telegram": _telegram_problem}
 
 
-def _receiver(httpserver, style: str) -> list[dict]:  # noqa: ANN001
+def _receiver(httpserver, style: str) -> list[dict]:
     accepted: list[dict] = []
 
-    def handle(request):  # noqa: ANN001, ANN202
+    def handle(request):
         body = json.loads(request.data)
         problem = CHECKS[style](body)
         if problem:
@@ -75,7 +75,7 @@ def _receiver(httpserver, style: str) -> list[dict]:  # noqa: ANN001
     return accepted
 
 
-def _app(tmp_path, httpserver, style: str):  # noqa: ANN001, ANN202
+def _app(tmp_path, httpserver, style: str):
     return make_app(f"sqlite:///{tmp_path / 'divmon.db'}", tmp_path, secrets={"DIVMON_WEBHOOK_URL": httpserver.url_for("/hook")},
                     email={"enabled": False}, webhook={"enabled": True, "style": style})
 

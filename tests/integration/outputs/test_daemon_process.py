@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[3]
 CLI = "import sys; from monitor.cli import main; sys.exit(main(sys.argv[1:]))"
 
 
-def _config(tmp_path: Path, **sections) -> tuple[Path, str]:  # noqa: ANN003
+def _config(tmp_path: Path, **sections) -> tuple[Path, str]:
     db = f"sqlite:///{tmp_path / 'divmon.db'}"
     data = config_dict(db, tmp_path / "reports", email={"enabled": False},
                        schedule={"heartbeat_s": 1, "shutdown_grace_s": 2}, **sections)
@@ -33,7 +33,7 @@ def _daemon(cfg: Path, *extra: str) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def _wait_for(check, timeout: float = 20.0) -> None:  # noqa: ANN001
+def _wait_for(check, timeout: float = 20.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if check():
@@ -98,7 +98,7 @@ def test_p6_sigterm_mid_batch_leaves_whole_batches_and_exits_within_seconds(tmp_
         _wait_for(lambda: count() >= 40000, timeout=60)
         started = time.monotonic()
         proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=15)
+        _out, err = proc.communicate(timeout=15)
         assert time.monotonic() - started < 8
         assert proc.returncode == 0, err
         assert "received SIGTERM" in err

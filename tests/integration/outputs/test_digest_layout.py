@@ -12,7 +12,7 @@ from tests.htmltags import TagCollector
 from tests.integration.outputs.helpers import T0, SmtpServer, fire, make_app, seed_series
 
 
-def _send(tmp_path, **sections):  # noqa: ANN001, ANN202
+def _send(tmp_path, **sections):
     with SmtpServer() as srv:
         app = make_app(f"sqlite:///{tmp_path / 'divmon.db'}", tmp_path, srv.port, **sections)
         seed_series(app, "AIA")

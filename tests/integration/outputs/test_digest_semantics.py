@@ -24,7 +24,7 @@ def db(tmp_path):
     return f"sqlite:///{tmp_path / 'divmon.db'}"
 
 
-def _text(msg) -> str:  # noqa: ANN001
+def _text(msg) -> str:
     return msg.get_body(("plain",)).get_content()
 
 
@@ -120,7 +120,7 @@ def test_an_escalation_from_warn_to_critical_is_sent(db, tmp_path):
     assert "AIA [critical]" in section and "was warn" in section
 
 
-def _verdict(token: str, label: str):  # noqa: ANN202
+def _verdict(token: str, label: str):
     from monitor.model import Verdict
 
     return Verdict(token=token, label=label, score=90.0, confidence=0.9, flags=(), as_of=T0)
@@ -212,7 +212,7 @@ def test_cli_digest_send_keeps_saying_failed_after_a_550_until_a_digest_gets_thr
         assert "failed" in again.stdout and "550" in again.stdout
         assert srv.handler.messages == []  # never retried by itself
         # a later digest delivered on the channel settles it
-        record = app.store.get_delivery("email", [d["period"] for d in app.store.list_deliveries("email")][0])
+        record = app.store.get_delivery("email", next(d["period"] for d in app.store.list_deliveries("email")))
         summary = json.loads(record["summary"])
         app.store.save_delivery("email", "day:2099-01-01", message_id="<later@divmon>", status="sent", attempts=1,
                                 summary=json.dumps({"since": summary["until"], "until": summary["until"] + 1}))

@@ -11,8 +11,8 @@ import pytest
 from monitor.errors import NotifyError
 from monitor.jobs.outputs import digest_job, period_key
 from monitor.notify.email import header_value, message_id
-from tests.integration.outputs.helpers import T0, Clock, SmtpServer, fire, free_port, make_app, seed_series, self_signed
 from tests.htmltags import TagCollector
+from tests.integration.outputs.helpers import T0, Clock, SmtpServer, fire, free_port, make_app, seed_series, self_signed
 
 HOSTILE = ["<script>alert(1)</script>", '"><img src=x onerror=alert(1)>', "[x](javascript:alert(1))",
            "AB\u202eCD", "NUL\x00X", "Z" * 10_000]
@@ -271,7 +271,7 @@ def test_smtp_login_uses_credentials_from_the_named_env_vars_and_never_logs_them
 
     seen = []
 
-    def authenticator(server, session, envelope, mechanism, auth_data):  # noqa: ANN001, ANN202
+    def authenticator(server, session, envelope, mechanism, auth_data):
         seen.append((auth_data.login, auth_data.password))
         return AuthResult(success=auth_data.password == b"s3cret-pw", handled=False)
 

@@ -63,11 +63,11 @@ def test_p1_a_job_that_raises_is_logged_redacted_counted_and_runs_again_while_ot
     runs = {"boom": 0, "fine": 0}
     done = threading.Event()
 
-    def boom():  # noqa: ANN202
+    def boom():
         runs["boom"] += 1
         raise RuntimeError("upstream said hunter2-very-secret")
 
-    def fine():  # noqa: ANN202
+    def fine():
         runs["fine"] += 1
         if runs["fine"] >= 3 and runs["boom"] >= 2:
             done.set()
@@ -93,7 +93,7 @@ def test_p2_a_slow_job_is_skipped_while_running_never_piled_up(db, tmp_path, cap
     active, peak, starts = [0], [0], [0]
     lock = threading.Lock()
 
-    def slow():  # noqa: ANN202
+    def slow():
         with lock:
             active[0] += 1
             starts[0] += 1
@@ -118,7 +118,7 @@ def test_p3_missed_runs_coalesce_into_one_catch_up(db, tmp_path):
     ran = []
     first = threading.Event()
 
-    def job():  # noqa: ANN202
+    def job():
         ran.append(time.monotonic())
         first.set()
 
@@ -158,7 +158,7 @@ class FlakyStore(Store):
 
     broken = False
 
-    def write(self, fn, action="write"):  # noqa: ANN001, ANN201
+    def write(self, fn, action="write"):
         if self.broken:
             raise StoreError(f"{action} failed: unable to open database file")
         return super().write(fn, action)
@@ -195,7 +195,7 @@ def test_p5_lease_taken_by_another_daemon_stops_this_one(db, tmp_path):
 def test_p4_second_daemon_in_process_is_refused_with_a_clear_error(db, tmp_path):
     app = make_app(db, tmp_path)
     Daemon(app, owner="otherhost:123:abc").acquire()
-    with pytest.raises(DaemonLocked, match="another divmon daemon .*otherhost:123:abc"):
+    with pytest.raises(DaemonLocked, match=r"another divmon daemon .*otherhost:123:abc"):
         Daemon(app).acquire()
 
 

@@ -14,7 +14,7 @@ from tests.integration.outputs.helpers import T0, Clock, fire, make_app
 HOOK = {"enabled": True, "url_env": "DIVMON_WEBHOOK_URL"}
 
 
-def _app(tmp_path, httpserver, style="slack", clock=None):  # noqa: ANN001, ANN202
+def _app(tmp_path, httpserver, style="slack", clock=None):
     db = f"sqlite:///{tmp_path / 'divmon.db'}"
     url = httpserver.url_for("/hook/T000/SECRET")
     return make_app(db, tmp_path, 25, clock, secrets={"DIVMON_WEBHOOK_URL": url},
@@ -26,7 +26,7 @@ def _app(tmp_path, httpserver, style="slack", clock=None):  # noqa: ANN001, ANN2
 def test_webhook_posts_the_digest_once_per_period_in_the_style_receivers_accept(tmp_path, httpserver, style, key):
     bodies = []
 
-    def hook(request):  # noqa: ANN001, ANN202
+    def hook(request):
         bodies.append((json.loads(request.data), request.headers.get("Idempotency-Key")))
         return Response("ok", 200)
 

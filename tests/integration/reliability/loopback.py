@@ -14,8 +14,8 @@ from typing import Any
 
 import yaml
 
-from tools.demo_world.scenarios import demo_config
 from monitor.demo.server import stop_all
+from tools.demo_world.scenarios import demo_config
 from tools.demo_world.upstream import base_urls, start_upstreams
 
 ROOT = Path(__file__).resolve().parents[3]

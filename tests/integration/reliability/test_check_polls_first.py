@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 import monitor
-from tools.demo_world.scenarios import T
 from tests.integration.reliability.loopback import divmon, scenario
+from tools.demo_world.scenarios import T
 
 LATEST_DAY = T.replace(hour=0)  # the scenario's newest daily CoinGecko point
 

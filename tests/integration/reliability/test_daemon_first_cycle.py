@@ -9,7 +9,7 @@ import time
 from tests.integration.reliability.loopback import SOURCES, TOKENS, scenario, start_divmon
 
 
-def _fetched(db) -> dict[str, int]:  # noqa: ANN001
+def _fetched(db) -> dict[str, int]:
     if not db.exists():
         return {}
     try:

@@ -11,10 +11,10 @@ from monitor.config import Secrets, load_config
 from tests.integration.reliability.loopback import SOURCES, scenario
 
 
-def _at_once(fn, n: int = 8) -> list:  # noqa: ANN001
+def _at_once(fn, n: int = 8) -> list:
     barrier = threading.Barrier(n)
 
-    def run(_: int):  # noqa: ANN202
+    def run(_: int):
         barrier.wait()
         return fn()
 

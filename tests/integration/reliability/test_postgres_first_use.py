@@ -31,7 +31,7 @@ def test_first_poll_and_checks_started_together_on_an_empty_postgres_database_al
         store.close()
 
 
-def _waiting(conn) -> int:  # noqa: ANN001
+def _waiting(conn) -> int:
     """Backends of this database waiting for a lock (the table lock below, or the flag-sync lock)."""
     row = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
                        "AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()").fetchone()

@@ -37,7 +37,7 @@ def _kept(seeded: list[int], now: float, hourly: int | None, daily: int | None) 
             and (hourly is None or t >= now - hourly * DAY or t % DAY == 0)]
 
 
-def _stored(db, metric: str) -> tuple[list[int], tuple[int, int]]:  # noqa: ANN001
+def _stored(db, metric: str) -> tuple[list[int], tuple[int, int]]:
     with sqlite3.connect(db) as conn:
         ts = [r[0] for r in conn.execute("SELECT ts FROM observations WHERE metric = ? ORDER BY ts", (metric,))]
         first_last = conn.execute("SELECT first_ts, last_ts FROM series WHERE metric = ?", (metric,)).fetchone()

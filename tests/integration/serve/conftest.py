@@ -14,10 +14,10 @@ import requests
 
 pytest.importorskip("starlette", reason="the `serve` extra (starlette, uvicorn) is not installed")
 
-from monitor.app import App  # noqa: E402
-from monitor.model import Event, PollRun  # noqa: E402
-from monitor.config import Secrets, parse_config  # noqa: E402
-from tests.integration.outputs.helpers import T0, config_dict, fire, free_port, make_app, seed_series  # noqa: E402
+from monitor.app import App
+from monitor.config import Secrets, parse_config
+from monitor.model import Event, PollRun
+from tests.integration.outputs.helpers import T0, config_dict, fire, free_port, make_app, seed_series
 
 HOSTILE = "<IMG SRC=X ONERROR=ALERT(1)>"  # upper case: unconfigured symbols are judged upper-cased
 NOTE = "<img src=x onerror=alert(1)>"

@@ -152,7 +152,7 @@ def test_serving_never_writes_the_database(db, tmp_path):
     try:
         for p in ("/", "/tokens/SURGE", "/api/tokens/SURGE", "/api/tokens/SURGE/charts", "/health", "/api/flags"):
             assert running.get(p).status_code == 200
-        with pytest.raises(StoreError, match="readonly|read-only"):
+        with pytest.raises(StoreError, match=r"readonly|read-only"):
             running.dashboard.app.store.set_meta("x", "y")
     finally:
         stop(running)

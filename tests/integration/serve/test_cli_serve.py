@@ -156,7 +156,7 @@ def test_only_loopback_hosts_go_without_a_token(host, loopback):
     if loopback:
         assert bearer_token(config, host, Secrets({})) is None
     else:
-        with pytest.raises(ConfigError, match="serve.auth_token_env"):
+        with pytest.raises(ConfigError, match=r"serve\.auth_token_env"):
             bearer_token(config, host, Secrets({}))
 
 

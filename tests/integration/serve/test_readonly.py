@@ -35,7 +35,7 @@ def test_every_write_is_refused(seeded):
             ro.set_meta("k", "v")
         with pytest.raises(StoreError):
             ro.sync_flags("AAA", [], T0)
-        with pytest.raises(Exception, match="read-only|readonly"):  # PostgreSQL's COPY path is not translated
+        with pytest.raises(Exception, match=r"read-only|readonly"):  # PostgreSQL's COPY path is not translated
             ro.upsert_observations(pd.DataFrame({"ts": [T0], "source": "x", "token": "AAA", "metric": "oi_usd",
                                                  "value": [1.0]}))
     finally:

@@ -202,7 +202,7 @@ def test_nested_values_take_their_parents_unit(scenario_flags):
 
 
 def test_event_hours_read_before_or_after_the_surge():
-    def value(hours):  # noqa: ANN001, ANN202
+    def value(hours):
         flag = Flag("oi_surge_with_redeployment", "high", "", {"events": [
             {"kind": "proxy_upgraded", "ts": "2025-11-18T12:00:00+00:00", "hours_from_surge": hours}]})
         return ev.flag_text(flag).facts[0].value

@@ -11,7 +11,12 @@ import pytest
 
 from monitor.model import Event, Flag, SourceHealth, Verdict
 from monitor.report.build import (
-    SCHEMA_VERSION, HealthRow, TokenSeries, build_report, clean, summarize_health,
+    SCHEMA_VERSION,
+    HealthRow,
+    TokenSeries,
+    build_report,
+    clean,
+    summarize_health,
 )
 from monitor.report.render import md_escape, render_html, render_json, render_markdown, render_text
 from tests.htmltags import TagCollector
@@ -23,7 +28,7 @@ ALLOWED_TAGS = {"html", "head", "meta", "title", "style", "body", "h1", "h2", "h
                 "th", "td", "a", "section", "span", "ul", "li", "details", "summary", "img", "div"}
 
 
-def verdict(token: str, score: float, label: str = "speculation", flags=(), **kw) -> Verdict:  # noqa: ANN001, ANN003
+def verdict(token: str, score: float, label: str = "speculation", flags=(), **kw) -> Verdict:
     return Verdict(token=token, label=label, score=score, confidence=0.8, flags=tuple(flags), as_of=T, **kw)
 
 
@@ -110,7 +115,7 @@ def test_json_report_has_the_documented_stable_schema():
 
 
 def test_health_summary_counts_failures_throttling_and_staleness():
-    def run(source, status, minutes, http=None, endpoint="fetch", msg=None):  # noqa: ANN001, ANN202
+    def run(source, status, minutes, http=None, endpoint="fetch", msg=None):
         at = T - dt.timedelta(minutes=minutes)
         return {"id": 0, "source": source, "token": "AIA", "started_at": at, "finished_at": at, "status": status,
                 "http_status": http, "error_class": None, "message": msg, "latency_ms": 1.0, "rows": 0,

@@ -170,10 +170,10 @@ def test_venue_oi_hours_old_is_not_summed_as_current():
 def test_aggregate_against_stale_venue_data_is_not_the_outlier():
     frames = cascade(timedelta(hours=2, minutes=30))
     truth = E.series("oi_usd", "coinglass", E.ramp(55e6, 22e6, 4), end=E.NOW - H)  # the real total
-    assert [f for f in rule("source_disagreement", frames + [truth])] == []
+    assert [f for f in rule("source_disagreement", [*frames, truth])] == []
     calm = E.calm_market() + E.flat_onchain()  # fresh venues, an aggregate 60% above them: still flagged
     high = E.series("oi_usd", "coinglass", 32e6, end=E.NOW - H)
-    [flag] = rule("source_disagreement", calm + [high])
+    [flag] = rule("source_disagreement", [*calm, high])
     assert flag.evidence["deviation_pct"]["coinglass"] == pytest.approx(60, abs=3)
 
 
@@ -406,7 +406,7 @@ def test_aggregate_is_compared_only_with_venue_values_observed_then():
     gap = (binance["ts"] > E.NOW - 3 * H) & (binance["ts"] < E.NOW)
     frames = E.replace(frames, "oi_usd", "binance", binance[~gap])
     truth = E.series("oi_usd", "coinglass", E.ramp(55e6, 22e6, 4), end=E.NOW - H)
-    ctx = context(frames + [truth])
+    ctx = context([*frames, truth])
     assert ctx.oi_dark_venues == []
     assert RULES["source_disagreement"](ctx, CFG) == []
 
