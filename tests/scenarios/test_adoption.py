@@ -98,7 +98,8 @@ def test_quiet_token_with_noisy_commits_is_not_adoption_via_cli(tmp_path):
 
 
 def test_noisy_commits_do_not_veto_an_oi_surge(store):
-    frames = [*surge_frames(), E.series("transfer_count", "dune", E.noisy(lambda h: np.full(len(h), 7800), 4, 21), freq="1D"), *noisy_dev()]
+    frames = surge_frames() + [
+        E.series("transfer_count", "dune", E.noisy(lambda h: np.full(len(h), 7800), 4, 21), freq="1D")] + noisy_dev()
     app = E.make_app(store, frames, runs=E.ok_runs(ALL_SOURCES), cfg=dev_config())
     v = evaluate_token(app, "AIA")
     assert "oi_surge_unsupported" in {f.rule for f in v.flags}, v

@@ -82,7 +82,8 @@ def liquidations(days=40, seed=9):
 def test_aggregate_and_venue_liquidations_are_counted_once(store):
     frames = E.calm_market(oi_per_venue=300e6) + E.flat_onchain() + liquidations()  # 1.2B of OI: 55M is 4.6 %
     t = E.NOW - timedelta(minutes=20)
-    runs = [*E.ok_runs([*ALL_SOURCES, "coinglass"]), PollRun("bybit", E.TOKEN, t, t, "throttled", http_status=429, endpoint="fetch")]
+    runs = E.ok_runs([*ALL_SOURCES, "coinglass"]) + [
+        PollRun("bybit", E.TOKEN, t, t, "throttled", http_status=429, endpoint="fetch")]
     app = E.make_app(store, frames, runs=runs)
     v = evaluate_token(app, "AIA")
     f = flags_of(v)

@@ -152,7 +152,8 @@ def test_unconfigured_venues_and_event_only_sources_do_not_lower_confidence(stor
 
 def test_event_only_source_whose_latest_poll_failed_is_dark(store):
     frames = E.calm_market(venues=TWO) + E.flat_onchain()
-    runs = [*E.ok_runs([*TWO, "coingecko", "defillama"]), run("chain", at=E.NOW - timedelta(hours=3)), run("chain", "error", message="rpc: HTTP 502")]
+    runs = E.ok_runs([*TWO, "coingecko", "defillama"]) + [
+        run("chain", at=E.NOW - timedelta(hours=3)), run("chain", "error", message="rpc: HTTP 502")]
     app = E.make_app(store, frames, runs=runs, cfg=two_venue_config())
     v = evaluate_token(app, "AIA")
     chain = {h.source: h for h in v.health}["chain"]
@@ -164,9 +165,16 @@ def test_event_only_source_whose_latest_poll_failed_is_dark(store):
 def test_every_configured_venue_dark_during_a_cascade_is_insufficient_data(store):
     """DARK: both venues throttle (their throttled run shares a second with an ok metadata call) while
     only CoinGlass and on-chain data arrive: the verdict must not read as a judgement."""
-    frames = [*E.flat_onchain(), E.series("oi_usd", "coinglass", E.ramp(15000000.0, 6700000.0, 20, 2), freq="4h", end=E.NOW - timedelta(hours=4)), E.series("price_close", "coingecko", E.ramp(2.0, 1.1, 20, 2), freq="1D"), E.series("liq_long_usd", "coinglass", E.ramp(30000.0, 4000000.0, 20, 16), freq="4h", end=E.NOW - timedelta(hours=4))]
+    frames = E.flat_onchain() + [
+        E.series("oi_usd", "coinglass", E.ramp(15e6, 6.7e6, 20, 2), freq="4h", end=E.NOW - timedelta(hours=4)),
+        E.series("price_close", "coingecko", E.ramp(2.0, 1.1, 20, 2), freq="1D"),
+        E.series("liq_long_usd", "coinglass", E.ramp(3e4, 4e6, 20, 16), freq="4h", end=E.NOW - timedelta(hours=4)),
+    ]
     t = E.NOW - timedelta(minutes=20)
-    runs = [*E.ok_runs(["coingecko", "defillama", "coinglass"]), run("okx", at=t, http_status=200, rows=1), run("okx", "throttled", at=t, http_status=429), run("gate", at=t, http_status=200, rows=1), run("gate", "banned", at=t, http_status=418), *not_configured(*TWO)]
+    runs = E.ok_runs(["coingecko", "defillama", "coinglass"]) + [
+        run("okx", at=t, http_status=200, rows=1), run("okx", "throttled", at=t, http_status=429),
+        run("gate", at=t, http_status=200, rows=1), run("gate", "banned", at=t, http_status=418),
+    ] + not_configured(*TWO)
     app = E.make_app(store, frames, runs=runs, cfg=two_venue_config(venues=("okx", "gate"), chains=False))
     v = evaluate_token(app, "AIA")
     health = {h.source: h for h in v.health}

@@ -213,10 +213,12 @@ def github(path: str, q: dict[str, str], body: bytes) -> Answer | None:
             rows = []
             for w in weeks:
                 n, total = s.contributors_week(w), s.commits_week(w)
-                if i == most:
-                    c = 1 if (w // (7 * DAY)) % 3 == 0 else 0
+                if i == most:  # the bot: one commit every third week
+                    c = int((w // (7 * DAY)) % 3 == 0)
+                elif i < n:  # the week's commits shared among its contributors
+                    c = total // n + int(i < total % n)
                 else:
-                    c = (total // n + (1 if i < total % n else 0)) if i < n else 0
+                    c = 0
                 rows.append({"w": w, "a": 40 * c, "d": 12 * c, "c": c})
             people.append({"total": sum(r["c"] for r in rows), "weeks": rows,
                            "author": {"login": login, "id": 5000 + i,
