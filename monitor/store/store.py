@@ -20,10 +20,10 @@ from monitor.model import Event, PollRun
 from monitor.store import schema as s
 from monitor.store.batch import Batch, ObsRow, Segment, SeriesKey, from_frame, from_rows
 from monitor.store.bookkeeping import Bookkeeping
+from monitor.store.db import make_engine, redact_url, retry_locked, translate
 from monitor.store.lifecycle import Lifecycle
 from monitor.store.retention import Retention
 from monitor.store.token_reads import TokenReads
-from monitor.store.db import make_engine, redact_url, retry_locked, translate
 from monitor.timeutil import epoch_s, from_epoch, utcnow
 
 log = logging.getLogger(__name__)
@@ -79,15 +79,11 @@ class Store(Lifecycle, Bookkeeping, Retention, TokenReads):
             try:
                 db = pooled.driver_connection
                 db.execute("BEGIN IMMEDIATE")
-                try:
-                    out = fn(db)
-                except BaseException:
-                    db.rollback()
-                    raise
+                out = fn(db)
                 db.commit()
                 return out
             finally:
-                pooled.close()
+                pooled.close()  # back to the pool, which rolls back whatever was not committed
 
         with translate(action):
             return retry_locked(attempt)
