@@ -118,7 +118,7 @@ def serve(venue: str, bases: list[str]) -> tuple[ThreadingHTTPServer, Bucket]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             allowed = bucket.take()  # venues count a request when it arrives
             time.sleep(LATENCY_S)
             parts = urlsplit(self.path)
@@ -158,13 +158,13 @@ def _server_process(bases: list[str], ports: Any, stop: Any, counts: Any) -> Non
 
 
 def one_run(n_tokens: int) -> dict[str, float]:
+    import multiprocessing as mp
+
     from monitor.app import App
     from monitor.config import parse_config
     from monitor.jobs.poll import poll
     from monitor.store import Store
     from monitor.timeutil import utcnow
-
-    import multiprocessing as mp
 
     bases = [f"TK{i:03d}" for i in range(n_tokens)]
     ctx = mp.get_context("fork")

@@ -44,8 +44,7 @@ from sqlalchemy.schema import CreateTable
 from bench.harness import Timing, at_least, at_most, median_time, ratio_of, row
 from bench.store_writes import bench_per_fetch, bench_poll_cycle
 from monitor import model
-from monitor.store import Store
-from monitor.store import schema
+from monitor.store import Store, schema
 
 REPEAT = 3
 PG_URL = os.environ.get("DIVMON_BENCH_PG", "postgresql+psycopg://root@127.0.0.1:5432/test")
@@ -137,7 +136,7 @@ def _to_sql(tmp: Path, table_frame: pd.DataFrame) -> Timing:
     engine = create_engine(f"sqlite:///{path}")
 
     @event.listens_for(engine, "connect")
-    def _pragmas(dbapi_conn, _record):  # noqa: ANN001 - DBAPI types
+    def _pragmas(dbapi_conn, _record):
         dbapi_conn.execute("PRAGMA journal_mode = WAL")
         dbapi_conn.execute("PRAGMA synchronous = NORMAL")
 
@@ -238,12 +237,12 @@ def bench_postgres(n: int, repeat: int = REPEAT) -> list[dict[str, Any]]:
 
         def copy_in(binary: bool) -> None:
             fmt = " (FORMAT BINARY)" if binary else ""
-            with ref.transaction(), ref.cursor() as cur:
-                with cur.copy(f"COPY observations (token, metric, source, ts, value) FROM STDIN{fmt}") as cp:
-                    if binary:
-                        cp.set_types(["text", "text", "text", "int8", "float8"])
-                    for item in rows:
-                        cp.write_row(item)
+            with ref.transaction(), ref.cursor() as cur, \
+                    cur.copy(f"COPY observations (token, metric, source, ts, value) FROM STDIN{fmt}") as cp:
+                if binary:
+                    cp.set_types(["text", "text", "text", "int8", "float8"])
+                for item in rows:
+                    cp.write_row(item)
 
         try:
             for _ in range(repeat):

@@ -152,14 +152,14 @@ def bench_per_fetch(n_tokens: int, repeat: int) -> list[dict[str, Any]]:
             store = Store(f"sqlite:///{_copy_db(tmp / 'seed.db', tmp / 'ours.db')}")
             con = _sqlite_connect(_copy_db(tmp / "seed.db", tmp / "raw.db"))
             try:
-                ours_t.append(median_time(lambda: [store.write_batch(f, (), r) for f, r, _, _ in fetches], 1))
-                raw_t.append(median_time(lambda: [_raw_write(con, rows, h) for _, _, rows, h in fetches], 1))
+                ours_t.append(median_time(lambda store=store: [store.write_batch(f, (), r) for f, r, _, _ in fetches], 1))
+                raw_t.append(median_time(lambda con=con: [_raw_write(con, rows, h) for _, _, rows, h in fetches], 1))
             finally:
                 store.close()
                 con.close()
             store = Store(f"sqlite:///{_copy_db(tmp / 'seed.db', tmp / 'tuples.db')}")
             try:  # the same writes handed over as (token, metric, source, ts, value) tuples instead of a frame
-                tuples_t.append(median_time(lambda: [store.write_batch(rw, (), r) for _, r, rw, _ in fetches], 1))
+                tuples_t.append(median_time(lambda store=store: [store.write_batch(rw, (), r) for _, r, rw, _ in fetches], 1))
             finally:
                 store.close()
             if _count(tmp / "ours.db") != _count(tmp / "raw.db"):

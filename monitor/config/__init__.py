@@ -14,19 +14,32 @@ from typing import Any
 import yaml
 from pydantic import Field, PrivateAttr, ValidationError, model_validator
 
-from monitor.errors import ConfigError
-
 from monitor.config.base import ADDRESS, ENV_NAME, NetworkConfig, Strict, url_problem
-from monitor.config.paths import resolve_paths
 from monitor.config.outputs import (
-    DigestConfig, EmailConfig, ReportConfig, ScheduleConfig, ServeConfig, StorageConfig, WebhookConfig,
+    DigestConfig,
+    EmailConfig,
+    ReportConfig,
+    ScheduleConfig,
+    ServeConfig,
+    StorageConfig,
+    WebhookConfig,
 )
+from monitor.config.paths import resolve_paths
 from monitor.config.sources import (
-    SOURCE_DEFAULTS, ChainConfig, CoinGlassConfig, DefiLlamaConfig, DuneConfig, EtherscanConfig, GitHubConfig,
-    SourceConfig, SourcesConfig, VenueConfig,
+    SOURCE_DEFAULTS,
+    ChainConfig,
+    CoinGlassConfig,
+    DefiLlamaConfig,
+    DuneConfig,
+    EtherscanConfig,
+    GitHubConfig,
+    SourceConfig,
+    SourcesConfig,
+    VenueConfig,
 )
 from monitor.config.thresholds import SignalsConfig, VerdictConfig
 from monitor.config.tokens import ChainWatch, Migration, TokenConfig, VenueSymbols
+from monitor.errors import ConfigError
 
 ENV_CONFIG = "DIVMON_CONFIG"
 # libyaml's safe loader when PyYAML was built with it: the same documents, ~5x faster than pure Python

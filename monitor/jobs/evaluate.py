@@ -71,7 +71,7 @@ def _configured(config: Any, symbol: str, disabled: dict[str, str]
     return obs, ev, True
 
 
-def gather_inputs(app: Any, symbol: str, now: datetime):  # noqa: ANN201 - TokenInputs, imported lazily
+def gather_inputs(app: Any, symbol: str, now: datetime):
     """Everything one judgement reads, in one connection checkout: the catalogue, one indexed range read
     per wanted (metric, source) series, the recent poll runs and (only when there are any) the events."""
     from monitor.signals import TokenInputs

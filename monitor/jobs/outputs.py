@@ -14,7 +14,10 @@ import pandas as pd
 from monitor import model as m
 from monitor.errors import ConfigError
 from monitor.report.build import (
-    ReportData, TokenSeries, build_report, summarize_health,
+    ReportData,
+    TokenSeries,
+    build_report,
+    summarize_health,
 )
 from monitor.timeutil import parse_duration, to_utc
 
@@ -227,5 +230,11 @@ def report_job(app: Any, *, formats: list[str] | None = None, out: str | None = 
 
 # The digest and alert jobs live in jobs/digest.py; these names stay importable from here.
 from monitor.jobs.digest import (  # noqa: E402,F401
-    DeliveryOutcome, alert_job, channels, digest_job, lock_owner, owner_gone, period_key,
+    DeliveryOutcome,
+    alert_job,
+    channels,
+    digest_job,
+    lock_owner,
+    owner_gone,
+    period_key,
 )

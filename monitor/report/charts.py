@@ -27,9 +27,9 @@ DPI = 120
 SIZE = (8.0, 14.0)  # inches: 960 x 1680 px
 EVENT_COLOR = "#b03a2e"
 DARK_COLOR = "#7f7f7f"
-LOG_SPAN = 20.0
+LOG_SPAN = 20.0  # max/min above this: the OI panels go log
 CAP_VIEW = 4.0  # funding caps drawn only within this many times the largest rate shown
-LABEL_BOX = {"facecolor": "white", "alpha": 0.8, "edgecolor": "none", "pad": 1.0}  # text over filled areas  # max/min above this: the OI panels go log
+LABEL_BOX = {"facecolor": "white", "alpha": 0.8, "edgecolor": "none", "pad": 1.0}  # text over filled areas
 MAX_POINTS = 500
 Y_TICKS = 4
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#17becf")
@@ -60,7 +60,7 @@ class ChartRenderer:
         for ax, title in zip(self.axes, PANELS, strict=True):
             ax.text(0.0, 1.02, title, transform=ax.transAxes, fontsize=9, va="bottom", ha="left")
             for axis in (ax.xaxis, ax.yaxis):
-                axis._update_label_position = _no_label  # noqa: SLF001 - see above
+                axis._update_label_position = _no_label
             ax.tick_params(labelsize=8, labelbottom=ax is self.axes[-1])
             ax.yaxis.set_major_locator(ticker.MaxNLocator(Y_TICKS))
             ax.yaxis.set_minor_locator(ticker.NullLocator())

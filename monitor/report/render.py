@@ -50,7 +50,7 @@ _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#!|~>])")
 
 
 @lru_cache(maxsize=1)
-def _env():  # noqa: ANN202 - jinja2 imported lazily
+def _env():
     from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
     env = Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=True, undefined=StrictUndefined,

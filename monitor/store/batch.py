@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from bisect import bisect_right
 from collections.abc import Iterable, Iterator
-from itertools import chain, repeat
+from itertools import chain, pairwise, repeat
 
 import numpy as np
 import pandas as pd
@@ -145,4 +145,4 @@ def _in_key_order(names: list[np.ndarray], secs: np.ndarray) -> bool:
         return False
     starts = [0, *(np.flatnonzero(new_series) + 1).tolist()]
     keys = [(names[0][a], names[1][a], names[2][a]) for a in starts]
-    return all(a < b for a, b in zip(keys, keys[1:]))
+    return all(a < b for a, b in pairwise(keys))

@@ -64,7 +64,7 @@ def make_engine(url: str, *, busy_timeout_s: float = 30.0) -> Engine:
 
 def _sqlite_events(engine: Engine, busy_timeout_s: float) -> None:
     @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_conn, _record):  # noqa: ANN001 - DBAPI types
+    def _on_connect(dbapi_conn, _record):
         cur = dbapi_conn.cursor()
         cur.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
         cur.execute("PRAGMA journal_mode = WAL")
@@ -116,7 +116,7 @@ def _psycopg_error(exc: BaseException) -> bool:
     return psycopg is not None and isinstance(exc, psycopg.Error)
 
 
-def retry_locked(fn, *, attempts: int = 8, base_delay: float = 0.05, reconnects: int = 1):  # noqa: ANN001, ANN201
+def retry_locked(fn, *, attempts: int = 8, base_delay: float = 0.05, reconnects: int = 1):
     """Run fn(); on 'database is locked' (busy timeout already spent) back off and run it again.
 
     A connection dropped mid-transaction (PostgreSQL restart, pg_terminate_backend) has been rolled back

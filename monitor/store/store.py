@@ -79,11 +79,15 @@ class Store(Lifecycle, Bookkeeping, Retention, TokenReads):
             try:
                 db = pooled.driver_connection
                 db.execute("BEGIN IMMEDIATE")
-                out = fn(db)
+                try:
+                    out = fn(db)
+                except BaseException:
+                    db.rollback()
+                    raise
                 db.commit()
                 return out
             finally:
-                pooled.close()  # back to the pool, which rolls back whatever was not committed
+                pooled.close()
 
         with translate(action):
             return retry_locked(attempt)

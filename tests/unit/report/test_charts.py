@@ -22,7 +22,7 @@ from monitor.report.charts import DPI, ChartRenderer
 END = pd.Timestamp("2026-11-27", tz="UTC")
 
 
-def hourly(days: float, values, end=END) -> pd.Series:  # noqa: ANN001
+def hourly(days: float, values, end=END) -> pd.Series:
     idx = pd.date_range(end=end, periods=int(days * 24), freq="1h", tz="UTC")
     v = values(np.arange(len(idx))) if callable(values) else np.full(len(idx), float(values))
     return pd.Series(v, index=idx)
@@ -32,11 +32,11 @@ def event(kind: str, days_ago: float) -> Event:
     return Event(END.to_pydatetime() - dt.timedelta(days=days_ago), "AIA", "ethereum", kind, "0xabc", f"0x{kind}", 1)
 
 
-def texts(ax) -> list[str]:  # noqa: ANN001
+def texts(ax) -> list[str]:
     return [t.get_text() for t in ax.texts]
 
 
-def draw(series: TokenSeries, health=()) -> tuple[ChartRenderer, bytes]:  # noqa: ANN001
+def draw(series: TokenSeries, health=()) -> tuple[ChartRenderer, bytes]:
     renderer = ChartRenderer()
     png = renderer.png("AIA", series, health)
     renderer.figure.canvas.draw()  # tick labels are only laid out when drawn
@@ -131,7 +131,7 @@ def app(tmp_path):
     a.close()
 
 
-def store(app, metric, source, s) -> None:  # noqa: ANN001
+def store(app, metric, source, s) -> None:
     app.store.upsert_observations(pd.DataFrame({"ts": s.index, "source": source, "token": "AIA", "metric": metric,
                                                 "value": s.to_numpy()}))
 
@@ -173,7 +173,7 @@ def test_charts_drawn_in_worker_processes_match_one_process(app):
     assert chart_workers(SimpleNamespace(config=parse_config({"signals": {"workers": 1}})), 500) == 1
 
 
-def ink_box(canvas) -> tuple[int, int, int, int]:  # noqa: ANN001
+def ink_box(canvas) -> tuple[int, int, int, int]:
     """Bounding box (top, left, bottom, right) of the pixels a drawing darkened."""
     canvas.draw()
     gray = np.asarray(canvas.buffer_rgba())[:, :, :3].min(axis=2)
@@ -188,13 +188,13 @@ def ink_box(canvas) -> tuple[int, int, int, int]:  # noqa: ANN001
     ("■ Active addresses", {"fontsize": 7, "color": "#2ca02c"}),
     ("Open interest by venue", {"fontsize": 9, "rotation": 30}),
 ])
-def test_cached_text_lands_where_matplotlib_draws_it_and_is_rasterised_once(text, kw):  # noqa: ANN001
+def test_cached_text_lands_where_matplotlib_draws_it_and_is_rasterised_once(text, kw):
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
     from monitor.report.raster import ChartCanvas
 
-    def canvas(cls):  # noqa: ANN001, ANN202
+    def canvas(cls):
         fig = Figure(figsize=(3, 3), dpi=DPI)
         c = cls(fig)
         fig.text(0.4, 0.6, text, parse_math=False, **kw)
@@ -208,7 +208,7 @@ def test_cached_text_lands_where_matplotlib_draws_it_and_is_rasterised_once(text
     ours.draw()
     ours.figure.texts[0].set_color(kw.get("color", "black"))
     assert ink_box(ours) == got and bytes(ours.buffer_rgba()) == first
-    assert len(ours.get_renderer()._bitmaps) == 1  # noqa: SLF001 - one string, one bitmap
+    assert len(ours.get_renderer()._bitmaps) == 1
 
 
 def test_chart_png_is_a_palette_image_with_the_pixels_of_the_drawing():
