@@ -12,7 +12,7 @@ import threading
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from monitor.config import Config, Secrets, disabled_sources, load_config
 from monitor.errors import ConfigError
@@ -21,6 +21,13 @@ from monitor.sources.netstate import NetState
 from monitor.sources.ratelimit import Limiters
 from monitor.sources.redact import Redactor
 from monitor.timeutil import utcnow
+
+if TYPE_CHECKING:  # pandas, SQLAlchemy and requests load only when used
+    import requests
+
+    from monitor.model import Verdict
+    from monitor.sources.base import SourceContext
+    from monitor.store import Store
 
 log = logging.getLogger(__name__)
 _WARNED: set[tuple[str, str]] = set()  # missing-key warnings already given in this process
@@ -74,8 +81,8 @@ class App:
         factories: dict[str, Any] | None = None,
         now: Callable[[], datetime] = utcnow,
         cache_dir: Path | None = None,
-        store: Any = None,
-    ):
+        store: Store | None = None,
+    ) -> None:
         self.config = config
         self.secrets = secrets or Secrets()
         self.redactor = Redactor(self.secrets.values(config))
@@ -93,7 +100,7 @@ class App:
         self.disabled = disabled_sources(config, self.secrets)
 
     @property
-    def store(self):
+    def store(self) -> Store:
         if self._store is None:
             with self._build_lock:
                 if self._store is None:
@@ -102,9 +109,10 @@ class App:
                     self._store = Store(self.config.storage.url, busy_timeout_s=self.config.storage.busy_timeout_s)
         return self._store
 
-    def session(self):
+    def session(self) -> requests.Session:
         if self._session_factory is not None:
-            return self._session_factory()
+            session: requests.Session = self._session_factory()
+            return session
         import requests
 
         session = requests.Session()
@@ -113,9 +121,10 @@ class App:
         from monitor.sources.transport import harden
 
         # every client (ours, ccxt, web3, dune-client, webhooks) gets the guarded transport
-        return harden(session, network=self.config.network)
+        hardened: requests.Session = harden(session, network=self.config.network)
+        return hardened
 
-    def context(self):
+    def context(self) -> SourceContext:
         from monitor.sources.base import SourceContext
 
         return SourceContext(
@@ -166,7 +175,7 @@ class App:
 
 
 def check(token: str, *, config: str | Config | None = None, poll: bool = True, at: datetime | None = None,
-          app: App | None = None):
+          app: App | None = None) -> Verdict:
     """Python entry point behind `divmon check`: poll (optionally), evaluate, return the Verdict."""
     from monitor.jobs.evaluate import evaluate_token
     from monitor.jobs.poll import poll as run_poll

@@ -11,11 +11,15 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from monitor.errors import MonitorError, SourceError, StoreError
 from monitor.model import PollRun
 from monitor.timeutil import parse_duration, to_utc
+
+if TYPE_CHECKING:  # type-only: the App calls the jobs, not the other way round
+    from monitor.app import App
+    from monitor.config import TokenConfig
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +39,7 @@ class PollOutcome:
 
 
 def poll(
-    app: Any,
+    app: App,
     *,
     sources: list[str] | None = None,
     tokens: list[str] | None = None,
@@ -76,7 +80,8 @@ def _names(outcomes: Iterable[PollOutcome], limit: int = 40) -> str:
     return ", ".join(names[:limit]) + more if names else "nothing"
 
 
-def _poll_one(app, name, source, token_cfg, since, until, progress) -> PollOutcome:
+def _poll_one(app: App, name: str, source: Any, token_cfg: TokenConfig, since: datetime | None, until: datetime,
+              progress: Callable[[PollOutcome], None] | None) -> PollOutcome:
     symbol = token_cfg.symbol
     cfg = getattr(app.config.sources, name)
     start = since
@@ -95,7 +100,8 @@ def _poll_one(app, name, source, token_cfg, since, until, progress) -> PollOutco
     return outcome
 
 
-def _fetch_and_store(app, name, source, token_cfg, symbol, start, until, started) -> PollOutcome:
+def _fetch_and_store(app: App, name: str, source: Any, token_cfg: TokenConfig, symbol: str, start: datetime,
+                     until: datetime, started: datetime) -> PollOutcome:
     try:
         result = source.fetch(token_cfg, start, until)
         runs = app.health.drain(name, symbol)
@@ -118,7 +124,8 @@ def _fetch_and_store(app, name, source, token_cfg, symbol, start, until, started
     return outcome
 
 
-def _failed(app, name, symbol, started, kind, error_class, message) -> PollOutcome:
+def _failed(app: App, name: str, symbol: str, started: datetime, kind: str, error_class: str,
+            message: str) -> PollOutcome:
     log.warning("%s/%s: %s", name, symbol, message)
     runs = app.health.drain(name, symbol)
     summary = PollRun(name, symbol, started, app.now(), kind, error_class=error_class, message=message[:500],
