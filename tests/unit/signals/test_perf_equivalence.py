@@ -98,3 +98,110 @@ def test_store_read_path_judges_like_a_long_frame_of_the_same_rows(realistic: Pa
         v_fast = evaluate(fast, app.config.signals, app.config.verdict, now)
         v_plain = evaluate(plain, app.config.signals, app.config.verdict, now)
         assert _plain(dataclasses.asdict(v_fast)) == _plain(dataclasses.asdict(v_plain)), token
+
+
+# ---------------------------------------------------------------- source health from poll runs
+
+H = 3600
+
+
+def _runs() -> list[tuple]:
+    """(source, status, http_status, started_at epoch s, rows, endpoint), in the order a store returns
+    them: each source's case pins one condition of the health read."""
+    n = NOW
+    return [
+        ("binance", "ok", 200, n - 1 * H, 3, "/a"), ("binance", "error", 500, n - 2 * H, 0, "/a"),
+        ("binance", "ok", 200, n - 3 * H, 3, "/a"),  # latest ok listed first: not failing
+        ("bybit", "error", 502, n - 1 * H, 0, "/a"), ("bybit", "ok", 200, n - 2 * H, 3, "/a"),
+        ("bybit", "error", 503, n - 5 * H, 0, "/a"),  # latest failure listed first: failing
+        ("okx", "error", 429, n - 1 * H, 0, "/a"),  # throttled by its HTTP code
+        ("gate", "throttled", None, n - 1 * H, 0, "/a"),  # throttled by its status
+        ("bitget", "ok", None, n - 1 * H, 5, "fetch"), ("bitget", "ok", None, n - 1 * H, 0, "fetch"),  # same
+        # second: the last listed stands, an empty fetch
+        ("hyperliquid", "ok", None, n - 1 * H, 5, "fetch"), ("hyperliquid", "ok", None, n - 3 * H, 0, "fetch"),
+        ("hyperliquid", "ok", 200, n - 1 * H, 0, "/a"),  # a request's rows say nothing about the fetch
+        ("coingecko", "ok", None, n - 1 * H, None, "fetch"),  # rows unknown: not "empty"
+        ("defillama", "error", 500, n - 30 * H, 0, "/a"),  # older than the day health reads
+        ("dune", "error", 500, n + 1 * H, 0, "/a"),  # after the judgement
+        ("chain", "timeout", None, n - 1 * H, 0, "/rpc"), ("chain", "ok", None, n - 2 * H, 0, "/rpc"),
+    ]
+
+
+def _health_inputs(poll_runs: object):
+    import numpy as np
+
+    from monitor.signals import TokenInputs
+
+    hours = NOW - H * np.arange(47, -1, -1, dtype="int64")
+    venues = ("binance", "bybit", "okx", "gate", "bitget", "hyperliquid")
+    series = {("oi_usd", v): (hours, np.full(48, 1e6)) for v in venues}
+    for metric, src in (("price_close", "coingecko"), ("tvl_token", "defillama"), ("active_addresses", "dune")):
+        series[(metric, src)] = (hours, np.full(48, 10.0))
+    sources = {s: timedelta(hours=1) for *_, s in series}
+    return TokenInputs(token="X", series=series, poll_runs=poll_runs, poll_intervals=sources,
+                       event_sources={"chain": timedelta(hours=1)}, configured=True)
+
+
+def _health(poll_runs: object) -> dict:
+    from monitor.signals.health import source_health
+    from monitor.signals.inputs import View
+    from monitor.timeutil import from_epoch
+
+    return {h.source: h for h in source_health(View(_health_inputs(poll_runs), from_epoch(NOW)), "6h")}
+
+
+def _frame(rows: list[tuple], **dtypes: str):
+    import pandas as pd
+
+    frame = pd.DataFrame(rows, columns=["source", "status", "http_status", "started_at", "rows", "endpoint"])
+    frame["started_at"] = pd.to_datetime(frame["started_at"], unit="s", utc=True)
+    return frame.astype(dtypes) if dtypes else frame
+
+
+def test_health_reads_each_condition_of_the_runs_alike_from_tuples_and_frames():
+    import pandas as pd
+
+    expected = {
+        "binance": ("ok", 1, 0), "bybit": ("failing", 2, 0), "okx": ("throttled", 1, 1),
+        "gate": ("throttled", 1, 1), "bitget": ("empty", 0, 0), "hyperliquid": ("ok", 0, 0),
+        "coingecko": ("ok", 0, 0), "defillama": ("ok", 0, 0), "dune": ("ok", 0, 0), "chain": ("failing", 1, 0),
+    }
+    missing_as_na = _frame(_runs(), http_status="object")
+    missing_as_na.loc[missing_as_na["http_status"].isna(), "http_status"] = pd.NA  # NA: no truth value
+    for runs in (_runs(), _frame(_runs()), _frame(_runs(), http_status="Int64"), missing_as_na):
+        health = _health(runs)
+        assert {s: (h.status, h.failures, h.throttled) for s, h in health.items()} == expected
+        assert health["okx"].detail.endswith("last poll error HTTP 429")
+        assert health["bybit"].detail.endswith("last poll error HTTP 503")  # the last listed failure
+        assert health["chain"].detail == "events only; 1 failed request(s); last poll timeout"
+        assert health["binance"].last_ok.timestamp() == NOW - H
+    without_rows = _frame(_runs()).drop(columns=["rows"])  # no row counts: no fetch can read as empty
+    assert _health(without_rows)["bitget"].status == "ok"
+
+
+def test_health_of_an_unconfigured_token_skips_runs_without_a_source():
+    import dataclasses
+
+    from monitor.signals.health import source_health
+    from monitor.signals.inputs import View
+    from monitor.timeutil import from_epoch
+
+    runs = _frame([(None, "error", 500, NOW - H, 0, "/a"), (float("nan"), "error", 500, NOW - H, 0, "/a"),
+                   ("okx", "error", 500, NOW - H, 0, "/a")])
+    inputs = dataclasses.replace(_health_inputs(runs), configured=False, poll_intervals={})
+    assert {h.source for h in source_health(View(inputs, from_epoch(NOW)), "6h")} >= {"okx"}
+    assert not {"None", "nan"} & {h.source for h in source_health(View(inputs, from_epoch(NOW)), "6h")}
+
+
+def test_spacing_is_numpy_s_median_of_the_last_fifty_gaps():
+    import numpy as np
+
+    from monitor.signals.health import spacing_ns
+
+    hours = np.array([0, 1, 2, 5, 8], dtype="int64") * H * 10**9  # gaps 1, 1, 3, 3 h: median 2 h
+    assert spacing_ns(hours) == timedelta(hours=2)
+    assert spacing_ns(hours[:4]) == timedelta(hours=1) and spacing_ns(hours[:1]) == timedelta(0)
+    rng = np.random.default_rng(3)
+    for n in (2, 3, 50, 51, 90):
+        t = np.cumsum(rng.integers(1, 10**13, n))
+        assert spacing_ns(t) == timedelta(seconds=float(np.median(np.diff(t[-50:]) // 1_000_000 / 1000.0)))
