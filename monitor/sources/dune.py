@@ -17,10 +17,10 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dune_client.models import ExecutionState
 from dune_client.query import QueryBase
@@ -28,12 +28,17 @@ from dune_client.types import QueryParameter
 
 from monitor.errors import ConfigError, ParseError, PermanentSourceError, SourceError, TransientSourceError
 from monitor.model import ACTIVE_ADDRESSES, DEX_VOLUME_USD, HOLDERS, TRANSFER_COUNT, Event
-from monitor.sources.base import FetchResult, make_frame, to_float
+from monitor.sources.base import FetchResult, Record, make_frame, to_float
 from monitor.sources.dune_queries import query_ids
 from monitor.sources.evm import hex_int, tx_hash
 from monitor.sources.http import HttpClient
 from monitor.sources.netstate import NetState
 from monitor.timeutil import floor, parse_duration, to_utc
+
+if TYPE_CHECKING:
+    from monitor.config import DuneConfig
+    from monitor.sources.base import SourceContext
+
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +48,7 @@ DUNE_CHAINS = {"bsc": "bnb", "eth": "ethereum", "arb": "arbitrum", "matic": "pol
 # dune-client's own state names and parameter types; its HTTP client is not used (no deadline, retried POSTs)
 RUNNING = {ExecutionState.PENDING.value, ExecutionState.EXECUTING.value}
 FAILED = {ExecutionState.FAILED.value, ExecutionState.CANCELLED.value, ExecutionState.EXPIRED.value}
-DONE = {ExecutionState.COMPLETED.value, ExecutionState.PARTIAL.value}
+DONE = {ExecutionState.COMPLETED.value, "QUERY_STATE_COMPLETED_PARTIAL"}  # PARTIAL joined the enum after 1.7.2
 _BILLING_WORDS = ("credit", "billing", "payment", "quota", "upgrade your plan", "limit reached")
 _DAY_COLUMNS = ("day", "block_date", "date", "as_of", "ts")
 PAGE_ROWS = 10_000  # rows per results page: a page of liquidity moves (~300 B a row) stays under the body cap
@@ -89,7 +94,7 @@ def parse_result(payload: Any) -> DuneResult:
     return DuneResult(state, ended_at, rows, execution_id if isinstance(execution_id, str) else None, next_offset)
 
 
-def _objects(rows: Any):
+def _objects(rows: Any) -> Iterator[tuple[int, dict[str, Any]]]:
     """Each result row with its index; the list and every row must be JSON objects."""
     if not isinstance(rows, list):
         raise ParseError("rows: expected a list", source="dune")
@@ -99,7 +104,7 @@ def _objects(rows: Any):
         yield i, row
 
 
-def rows_to_records(rows: list[dict[str, Any]], metric: str, token: str) -> list[tuple]:
+def rows_to_records(rows: list[dict[str, Any]], metric: str, token: str) -> list[Record]:
     """Result rows -> (day, "dune", token, metric, value). A row names its day (day/block_date/…) and the
     value (a column named like the metric, or ``value``). A null value is a day without data: skipped."""
     out = []
@@ -144,7 +149,7 @@ def rows_to_events(rows: list[dict[str, Any]], token: str, chain: str) -> list[E
     return out
 
 
-def make_client(name: str, cfg: Any, ctx: Any) -> HttpClient:
+def make_client(name: str, cfg: DuneConfig, ctx: SourceContext) -> HttpClient:
     """Our HttpClient on Dune's documented REST API (``/api/v1``): guarded transport, a body cap per
     page, the shared retry policy for GETs; dune-client's own ``run_query`` has no deadline."""
     key = ctx.secrets.get(cfg.api_key_env)
@@ -180,7 +185,7 @@ class DuneMemory:
 class DuneSource:
     concurrency = 1
 
-    def __init__(self, name: str, cfg: Any, ctx: Any, *, sleep: Callable[[float], None] = time.sleep,
+    def __init__(self, name: str, cfg: DuneConfig, ctx: SourceContext, *, sleep: Callable[[float], None] = time.sleep,
                  clock: Callable[[], float] = time.monotonic):
         self.name = name
         self.cfg = cfg
@@ -329,7 +334,7 @@ class DuneSource:
             return result
         if self._ids is None:
             self._ids = query_ids(self.cfg, self.ctx.cache_dir)
-        records: list[tuple] = []
+        records: list[Record] = []
         errors: list[SourceError] = []
         for metric in METRICS:
             qid = self._ids.get(metric)
@@ -373,5 +378,5 @@ class DuneSource:
 _DAY = parse_duration("1d")
 
 
-def build(name: str, cfg: Any, ctx: Any) -> DuneSource:
+def build(name: str, cfg: DuneConfig, ctx: SourceContext) -> DuneSource:
     return DuneSource(name, cfg, ctx)
