@@ -6,9 +6,11 @@ import logging
 import os
 from dataclasses import replace
 from datetime import datetime, timedelta
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from monitor import model as m
@@ -19,7 +21,7 @@ from monitor.report.build import (
     build_report,
     summarize_health,
 )
-from monitor.timeutil import parse_duration, to_utc
+from monitor.timeutil import epoch_s, parse_duration, to_utc
 
 log = logging.getLogger(__name__)
 CHART_METRICS = (m.OI_USD, m.TVL_USD, m.ACTIVE_ADDRESSES, m.DEV_COMMITS, m.FUNDING_RATE_8H, m.FUNDING_CAP,
@@ -30,16 +32,17 @@ AGGREGATORS = ("coinglass",)  # already a cross-venue total: never added to per-
 # ---------------------------------------------------------------- series
 
 
-def _split(frame: pd.DataFrame) -> dict[str, dict[str, pd.Series]]:
-    """metric -> source -> series (ts index), from one groupby over the long frame."""
+def _split(parts: list[tuple[str, str, list]]) -> dict[str, dict[str, pd.Series]]:
+    """metric -> source -> series (UTC index) from the store's (metric, source, [(ts, value), ...]) rows,
+    oldest first: arrays straight into the index, no long frame to group again."""
     out: dict[str, dict[str, pd.Series]] = {}
-    if frame.empty:
-        return out
-    # a tz-aware column's to_numpy() is an object array of Timestamps: index the DatetimeIndex instead
-    ts, values = pd.DatetimeIndex(frame["ts"]), frame["value"].to_numpy()
-    for (metric, source), rows in frame.groupby(["metric", "source"], sort=False).indices.items():
-        series = pd.Series(values[rows], index=ts[rows], name=source).sort_index()
-        out.setdefault(metric, {})[source] = series
+    for metric, source, rows in parts:
+        if not rows:
+            continue
+        flat = np.fromiter(chain.from_iterable(rows), dtype="float64", count=2 * len(rows))
+        ns = flat[0::2].astype("int64") * 1_000_000_000  # epoch seconds are exact in float64
+        index = pd.DatetimeIndex(ns.astype("datetime64[ns]")).tz_localize("UTC")
+        out.setdefault(metric, {})[source] = pd.Series(flat[1::2], index=index, name=source)
     return out
 
 
@@ -69,21 +72,43 @@ def _longest(per_source: dict[str, pd.Series]) -> pd.Series | None:
     return max(per_source.values(), key=len) if per_source else None
 
 
-def _rsi(close: pd.Series | None, period: int) -> pd.Series | None:
-    if close is None or len(close) <= period:
-        return None
+def _rsi_many(closes: dict[str, pd.Series | None], period: int) -> dict[str, pd.Series | None]:
+    """Wilder RSI of each token's closes, as wilder_rsi gives it, in one pass over time for all tokens
+    whose closes share their timestamps (one window's hourly closes usually do): the indicator loops over
+    time only, so one loop serves them all."""
+    out: dict[str, pd.Series | None] = dict.fromkeys(closes)
     try:
-        from monitor.signals.indicators import wilder_rsi
+        from monitor.signals import indicators
     except ImportError:  # the indicators module is another package's; the report still renders
         log.warning("RSI not drawn: monitor.signals.indicators is unavailable")
-        return None
-    return wilder_rsi(close, period=period)
+        return out
+    groups: dict[bytes, list[tuple[str, pd.Series]]] = {}
+    for token, close in closes.items():
+        if close is not None and len(close) > period:
+            s = indicators.clean(close)
+            groups.setdefault(s.index.asi8.tobytes(), []).append((token, s))
+    for members in groups.values():
+        index = members[0][1].index
+        rsi = indicators.wilder_rsi_matrix(np.column_stack([s.to_numpy() for _, s in members]), period)
+        for j, (token, _) in enumerate(members):
+            out[token] = pd.Series(rsi[:, j], index=index, dtype="float64")
+    return out
 
 
 def token_series(app: Any, token: str, start: datetime, end: datetime) -> tuple[TokenSeries, dict[str, str]]:
     """Chart series for one token and the latest ts of each series read (``source:metric`` -> ISO)."""
-    frame = app.store.read_series(token, CHART_METRICS, start, end)
-    by = _split(frame)
+    series, as_of, close = _read_series(app, token, start, end)
+    return replace(series, rsi=_rsi_many({token: close}, app.config.signals.rsi_period)[token]), as_of
+
+
+def _read_series(app: Any, token: str, start: datetime,
+                 end: datetime) -> tuple[TokenSeries, dict[str, str], pd.Series | None]:
+    """token_series without the RSI, and the closes it is drawn from."""
+    first, last = epoch_s(start), epoch_s(end)
+    # one connection checkout for every chart series (the judging read's path); no poll runs wanted
+    rows = app.store.token_rows(token, lambda metric: first if metric in CHART_METRICS else None, last, last + 1,
+                                first)
+    by = _split(rows.series)
     as_of = {f"{src}:{met}": s.index.max().strftime("%Y-%m-%dT%H:%M:%SZ")
              for met, per in by.items() for src, s in per.items()}
     price = by.get(m.PRICE_CLOSE_1H) or by.get(m.PRICE_CLOSE) or {}
@@ -101,12 +126,11 @@ def token_series(app: Any, token: str, start: datetime, end: datetime) -> tuple[
         dev_activity=_longest(by.get(m.DEV_COMMITS, {})),
         funding={k: v for k, v in by.get(m.FUNDING_RATE_8H, {}).items() if k not in AGGREGATORS},
         long_short=by.get(m.LONG_SHORT_ACCOUNT_RATIO, {}),
-        rsi=_rsi(_longest(price), app.config.signals.rsi_period),
         liq_long=liq.get(m.LIQ_LONG_USD),
         liq_short=liq.get(m.LIQ_SHORT_USD),
-        events=tuple(app.store.read_events(token, start, end)),
+        events=tuple(app.store.read_events(token, start, end)) if rows.any_event else (),
     )
-    return series, as_of
+    return series, as_of, _longest(price)
 
 
 def health_rows(app: Any, now: datetime, lookback: timedelta = timedelta(days=1)) -> list:
@@ -138,15 +162,17 @@ def make_report(app: Any, *, tokens: list[str] | None = None, at: datetime | Non
         wanted = {t.upper() for t in tokens}
         verdicts = [v for v in verdicts if v.token.upper() in wanted]
     start = end - timedelta(days=app.config.report.chart_days)
-    series, stated, events = {}, [], {}
+    series, stated, events, closes = {}, [], {}, {}
     for v in verdicts:
         if charts:
-            series[v.token], as_of = token_series(app, v.token, start, end)
+            series[v.token], as_of, closes[v.token] = _read_series(app, v.token, start, end)
             v = replace(v, data_as_of={**as_of, **(v.data_as_of or {})})  # the verdict's own word wins
             events[v.token] = series[v.token].events
         else:  # every format lists the token's contract and market events
             events[v.token] = tuple(app.store.read_events(v.token, start, end))
         stated.append(v)
+    for token, rsi in _rsi_many(closes, app.config.signals.rsi_period).items():
+        series[token] = replace(series[token], rsi=rsi)
     return build_report(stated, series, health_rows(app, end), generated_at=now, at=at, events=events)
 
 

@@ -22,32 +22,33 @@ FASTOCTREE = 2  # Image.Quantize.FASTOCTREE (named only from Pillow 9.1)
 
 
 class TextCacheRenderer(RendererAgg):
-    """RendererAgg that rasterises each (string, font, angle) once."""
+    """RendererAgg that rasterises each (string, font) once (the charts' text is always anti-aliased)."""
 
     def __init__(self, width: float, height: float, dpi: float):
         super().__init__(width, height, dpi)
-        self._bitmaps: dict[tuple[Any, ...], tuple[Any, float, float, float]] = {}
+        self._bitmaps: dict[tuple[str, int], tuple[Any, float, float]] = {}
 
     def draw_text(self, gc: Any, x: float, y: float, s: str, prop: Any, angle: float, ismath: Any = False,
                   mtext: Any = None) -> None:
         if ismath:
             super().draw_text(gc, x, y, s, prop, angle, ismath, mtext)
             return
-        key = (s, hash(prop), prop.get_size_in_points(), angle, bool(gc.get_antialiased()))
+        key = (s, hash(prop))  # hash(prop) covers the size; turning is at draw time
         hit = self._bitmaps.get(key)
         if hit is None:
             font = self._prepare_font(prop)
             font.set_text(s, 0, flags=get_hinting_flag())  # angle 0: draw_text_image rotates the bitmap
             font.draw_glyphs_to_bitmap(antialiased=gc.get_antialiased())
-            xo, yo = font.get_bitmap_offset()
-            hit = (np.array(font.get_image()), xo / 64.0, yo / 64.0, font.get_descent() / 64.0)
+            xo, _ = font.get_bitmap_offset()  # (x min, 0)
+            hit = (np.array(font.get_image()), xo / 64.0, font.get_descent() / 64.0)
             if len(self._bitmaps) >= TEXT_CACHE_MAX:
                 self._bitmaps.clear()
             self._bitmaps[key] = hit
-        image, xo, yo, descent = hit
-        # the descent turns with the text; whole pixels, as Matplotlib placed a string's bitmap
-        x = round(x + xo + descent * math.sin(math.radians(angle)))
-        y = round(y + yo + descent * math.cos(math.radians(angle)))
+        image, xo, descent = hit
+        # bearing and descent turn with the text; whole pixels, as Matplotlib placed a string's bitmap
+        cos, sin = math.cos(math.radians(angle)), math.sin(math.radians(angle))
+        x = round(x + xo * cos + descent * sin)
+        y = round(y - xo * sin + descent * cos)
         self._renderer.draw_text_image(image, x, y + 1, angle, gc)
 
 
