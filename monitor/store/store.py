@@ -79,15 +79,11 @@ class Store(Lifecycle, Bookkeeping, Retention, TokenReads):
             try:
                 db = pooled.driver_connection
                 db.execute("BEGIN IMMEDIATE")
-                try:
-                    out = fn(db)
-                except BaseException:
-                    db.rollback()
-                    raise
+                out = fn(db)
                 db.commit()
                 return out
             finally:
-                pooled.close()
+                pooled.close()  # back to the pool, which rolls back whatever was not committed
 
         with translate(action):
             return retry_locked(attempt)

@@ -68,6 +68,7 @@ def test_timestamps_in_any_zone_or_unit_become_utc_epoch_seconds(hours):
     assert rows_from_frame(frame.assign(ts=frame["ts"].dt.tz_convert("Asia/Tokyo"))) == expected
     assert rows_from_frame(frame.assign(ts=frame["ts"].dt.tz_localize(None))) == expected  # naive means UTC
     assert rows_from_frame(frame.assign(ts=frame["ts"].dt.as_unit("ns"))) == expected
+    assert rows_from_frame(frame.assign(ts=frame["ts"].astype(str))) == expected  # ISO text, as JSON gives it
 
 
 @pytest.mark.parametrize("hours", [2, 40])
@@ -82,10 +83,14 @@ def test_missing_timestamps_and_non_finite_values_are_refused(hours):
 
 
 def test_split_puts_rows_up_to_the_stored_last_ts_in_the_conflicting_part():
-    batch = from_rows([("A", "m", "s", ts, 1.0) for ts in (10, 20, 30)] + [("B", "m", "s", 5, 2.0)])
-    old, new = batch.split({("A", "m", "s"): 20, ("B", "m", "s"): 4})
-    assert list(batch.rows(old)) == [("A", "m", "s", 10, 1.0), ("A", "m", "s", 20, 1.0)]
+    batch = from_rows([("A", "m", "s", ts, 1.0) for ts in (10, 20, 30)] + [("B", "m", "s", 5, 2.0)]
+                      + [("C", "m", "s", 7, 3.0)])
+    old, new = batch.split({("A", "m", "s"): 20, ("B", "m", "s"): 4, ("C", "m", "s"): 9})
+    assert list(batch.rows(old)) == [("A", "m", "s", 10, 1.0), ("A", "m", "s", 20, 1.0), ("C", "m", "s", 7, 3.0)]
     assert list(batch.rows(new)) == [("A", "m", "s", 30, 1.0), ("B", "m", "s", 5, 2.0)]
+    assert old == [(("A", "m", "s"), 0, 2), (("C", "m", "s"), 4, 5)]  # no empty parts
+    assert new == [(("A", "m", "s"), 2, 3), (("B", "m", "s"), 3, 4)]
+    assert batch.split({}) == ([], batch.segments)  # a series the catalogue does not know is all new
 
 
 @pytest.mark.parametrize("hours", [2, 40])
@@ -159,4 +164,22 @@ def test_a_postgres_connection_dropped_during_a_batch_write_is_retried_on_a_fres
         with pytest.raises(StoreError, match="batch write failed: NotNullViolation"):
             st.write_driver(lambda db: db.execute("INSERT INTO poll_runs (source) VALUES ('x')"), "batch write")
     finally:
+        st.close()
+
+
+def test_a_write_waiting_for_another_writer_past_its_busy_timeout_is_retried(tmp_path):
+    import sqlite3
+    import threading
+
+    st = Store(f"sqlite:///{tmp_path / 'busy.db'}", busy_timeout_s=0.05)
+    other = sqlite3.connect(tmp_path / "busy.db", isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")  # another process's writer holds the lock for 0.5 s
+    timer = threading.Timer(0.5, lambda: other.execute("COMMIT"))
+    timer.start()
+    try:
+        assert st.write_batch(long_frame(2)) == 32
+        assert table(st) == reference(long_frame(2))
+    finally:
+        timer.join()
+        other.close()
         st.close()
