@@ -168,11 +168,13 @@ class ChartRenderer:
                 ax.set_ylim(lo, hi * (hi / lo) ** 0.3)
             elif hi > lo:
                 ax.set_ylim(lo, hi + (hi - lo) * 0.3)
-        for event in series.events:
-            x = float(_days([event.ts])[0])
-            xs.append(x)
-            for ax in self.axes:
-                self._keep(ax.axvline(x, color=EVENT_COLOR, linewidth=0.9, alpha=0.75, linestyle=":"))
+        at = [float(x) for x in _days([e.ts for e in series.events])] if series.events else []
+        xs.extend(at)
+        for ax in self.axes:  # one collection per panel: an axvline per event and panel costs its own transforms
+            if at:
+                self._keep(ax.vlines(at, 0, 1, transform=ax.get_xaxis_transform(), colors=EVENT_COLOR,
+                                     linewidth=0.9, alpha=0.75, linestyles=":"))
+        for x, event in zip(at, series.events, strict=True):
             label = EVENT_LABELS.get(event.kind, event.kind.replace("_", " "))
             self._keep(self.ax_oi.text(x, 0.98, " " + label, transform=self.ax_oi.get_xaxis_transform(),
                                        rotation=90, fontsize=7, va="top", ha="right", color=EVENT_COLOR,

@@ -290,3 +290,17 @@ def test_report_draws_rsi_of_aligned_tokens_in_one_pass_equal_to_each_tokens_own
             assert t.series.rsi is None and t.token in ("SHORT", "NOPRICE")
         else:
             pd.testing.assert_series_equal(t.series.rsi, own[t.token], check_names=False)
+
+
+def test_every_panel_marks_each_event_at_its_time():
+    kinds = ["proxy_upgraded", "perp_delisted"]
+    series = TokenSeries(oi_by_venue={"okx": hourly(20, 5e6)}, funding={"okx": hourly(20, 1e-4)},
+                         events=tuple(event(k, 3 + 4 * i) for i, k in enumerate(kinds)))
+    renderer, _ = draw(series)
+    expected = sorted(round((END - pd.Timedelta(days=3 + 4 * i)).value / 86_400e9, 6) for i in range(2))
+    for ax in renderer.axes:
+        dotted = [round(float(x), 6) for line in ax.get_lines() if line.get_linestyle() == ":"
+                  for x in set(line.get_xdata())]
+        dotted += [round(float(seg[0][0]), 6) for c in ax.collections if hasattr(c, "get_segments")
+                   and c.get_linestyle()[0][1] for seg in c.get_segments()]
+        assert sorted(dotted) == expected, (ax, dotted)
