@@ -205,3 +205,34 @@ def test_spacing_is_numpy_s_median_of_the_last_fifty_gaps():
     for n in (2, 3, 50, 51, 90):
         t = np.cumsum(rng.integers(1, 10**13, n))
         assert spacing_ns(t) == timedelta(seconds=float(np.median(np.diff(t[-50:]) // 1_000_000 / 1000.0)))
+
+
+def test_view_arrays_and_series_freshness_answer_for_missing_empty_and_daily_series():
+    import math
+
+    import numpy as np
+
+    from monitor.config import SignalsConfig
+    from monitor.signals import TokenInputs
+    from monitor.signals.context import Context
+    from monitor.signals.health import source_health
+    from monitor.signals.inputs import View
+    from monitor.timeutil import from_epoch
+
+    hours = NOW - H * np.arange(47, -1, -1, dtype="int64")
+    days = NOW - 20 * H - 86_400 * np.arange(9, -1, -1, dtype="int64")  # daily, the newest 20 h old
+    later = np.array([NOW + H, NOW + 2 * H], dtype="int64")
+    series = {("oi_usd", "binance"): (hours, np.full(48, 1e6)), ("tvl_token", "defillama"): (days, np.ones(10)),
+              ("price_close", "coingecko"): (later, np.ones(2))}
+    inputs = TokenInputs(token="X", series=series, poll_intervals={"binance": timedelta(hours=1),
+                         "defillama": timedelta(hours=1), "coingecko": timedelta(hours=1)}, configured=True)
+    view = View(inputs, from_epoch(NOW), min_points=0)  # keeps the coingecko series, empty at now
+    assert len(view.times("oi_usd", "nosuch")) == 0 and view.last_ts("oi_usd", "nosuch") is None
+    assert len(view.times("price_close", "coingecko")) == 0 and view.last_ts("price_close", "coingecko") is None
+    assert math.isnan(view.latest("price_close", "coingecko")) and math.isnan(view.latest("oi_usd", "nosuch"))
+    assert view.latest("oi_usd", "binance") == 1e6 and view.last_ts("oi_usd", "binance").timestamp() == NOW
+    cfg = SignalsConfig()
+    ctx = Context(view, cfg, source_health(view, cfg.stale_after))
+    assert ctx.metric_fresh("tvl_token", "defillama")  # a day's bar 20 h old is the latest there can be
+    assert not ctx.metric_fresh("oi_usd", "defillama")  # healthy source, no such series
+    assert not ctx.metric_fresh("price_close", "coingecko")
