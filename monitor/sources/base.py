@@ -50,7 +50,10 @@ def to_float(value: Any, what: str, *, source: str = "", allow_negative: bool = 
     return number
 
 
-def make_frame(records: Iterable[tuple[Any, str, str, str, float]]) -> pd.DataFrame:
+Record = tuple[Any, str, str, str, float]  # (ts: datetime or epoch s/ms, source, token, metric, value)
+
+
+def make_frame(records: Iterable[Record]) -> pd.DataFrame:
     """(ts, source, token, metric, value) tuples -> long frame, ts as UTC, sorted, duplicates collapsed.
 
     ``ts`` may be datetimes, or epoch seconds/milliseconds (ints).
@@ -62,7 +65,7 @@ def make_frame(records: Iterable[tuple[Any, str, str, str, float]]) -> pd.DataFr
     ts = frame["ts"]
     if pd.api.types.is_numeric_dtype(ts):
         unit = "ms" if ts.abs().max() >= 1e11 else "s"
-        frame["ts"] = pd.to_datetime(ts, unit=unit, utc=True)
+        frame["ts"] = pd.to_datetime(ts, unit=unit, utc=True)  # type: ignore[call-overload]  # pandas-stubs: unit= takes a str
     else:
         frame["ts"] = pd.to_datetime(ts, utc=True)
     frame["value"] = frame["value"].astype("float64")

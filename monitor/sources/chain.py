@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from monitor.errors import ConfigError, ParseError, TransientSourceError
 from monitor.model import Event
@@ -28,6 +28,11 @@ from monitor.sources.evm import (
 )
 from monitor.sources.rpc import RangeRejected, Rpc, build_provider
 from monitor.timeutil import epoch_s, from_epoch, parse_duration, to_utc
+
+if TYPE_CHECKING:
+    from monitor.config import ChainConfig, ChainWatch
+    from monitor.sources.base import SourceContext
+
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +60,7 @@ def migration_events(token_cfg: Any, source: str) -> list[Event]:
 class ChainSource:
     concurrency = 1
 
-    def __init__(self, name: str, cfg: Any, ctx: Any, *, sleep: Any = None):
+    def __init__(self, name: str, cfg: ChainConfig, ctx: SourceContext, *, sleep: Any = None):
         self.name = name
         self.cfg = cfg
         self.ctx = ctx
@@ -100,7 +105,8 @@ class ChainSource:
         result.events = sorted(found.values(), key=lambda e: (e.ts, e.chain, e.tx_hash, e.log_index))
         return result
 
-    def _scan_watch(self, rpc, watch, symbol, since, until, found, result) -> None:
+    def _scan_watch(self, rpc: Rpc, watch: ChainWatch, symbol: str, since: datetime, until: datetime,
+                    found: dict[tuple[str, str, int], Event], result: FetchResult) -> None:
         head = hex_int(rpc.call("eth_blockNumber", [], token=symbol), "eth_blockNumber")
         seen = self._heads.get(watch.chain, 0)
         if head < seen:
@@ -108,15 +114,15 @@ class ChainSource:
                                        "retrying next cycle", source=self.name)
         self._heads[watch.chain] = head
         safe = head - self.cfg.confirmations
-        lo = max(watch.start_block, 0)
+        earliest = max(watch.start_block, 0)
         if self.cfg.lookback_blocks:
-            lo = max(lo, safe - self.cfg.lookback_blocks + 1)
-        if safe < lo:
+            earliest = max(earliest, safe - self.cfg.lookback_blocks + 1)
+        if safe < earliest:
             return
         blocks: dict[int, tuple[int, str]] = {}
         # the lookback is a time span, found by block timestamp: right on every chain whatever its block time
         floor = epoch_s(until - parse_duration(self.cfg.lookback))
-        lo = self._first_block_at(rpc, lo, safe, max(epoch_s(since), floor), blocks, symbol)
+        lo = self._first_block_at(rpc, earliest, safe, max(epoch_s(since), floor), blocks, symbol)
         if lo is None:
             return
         top = self._last_block_at(rpc, lo, safe, epoch_s(until), blocks, symbol)
@@ -170,7 +176,7 @@ class ChainSource:
 
     # ------------------------------------------------------------ blocks
 
-    def _block(self, rpc: Rpc, number: int, cache: dict, symbol: str) -> tuple[int, str]:
+    def _block(self, rpc: Rpc, number: int, cache: dict[int, tuple[int, str]], symbol: str) -> tuple[int, str]:
         if number not in cache:
             block = rpc.call("eth_getBlockByNumber", [hex(number), False], token=symbol)
             if block is None:  # lagging node: not an error to store, just not yet
@@ -180,7 +186,7 @@ class ChainSource:
             cache[number] = (hex_int(block.get("timestamp"), "block.timestamp"), tx_hash(block.get("hash"), "hash"))
         return cache[number]
 
-    def _first_block_at(self, rpc: Rpc, lo: int, hi: int, ts: int, cache: dict, symbol: str) -> int | None:
+    def _first_block_at(self, rpc: Rpc, lo: int, hi: int, ts: int, cache: dict[int, tuple[int, str]], symbol: str) -> int | None:
         """First block in [lo, hi] with timestamp >= ts (binary search), None if none."""
         if self._block(rpc, hi, cache, symbol)[0] < ts:
             return None
@@ -194,7 +200,7 @@ class ChainSource:
                 lo = mid
         return hi
 
-    def _last_block_at(self, rpc: Rpc, lo: int, hi: int, ts: int, cache: dict, symbol: str) -> int:
+    def _last_block_at(self, rpc: Rpc, lo: int, hi: int, ts: int, cache: dict[int, tuple[int, str]], symbol: str) -> int:
         """Last block in [lo, hi] with timestamp <= ts (hi when the whole range qualifies)."""
         if self._block(rpc, hi, cache, symbol)[0] <= ts:
             return hi
@@ -245,7 +251,7 @@ class ChainSource:
         return out, capped
 
 
-def build(name: str, cfg: Any, ctx: Any) -> ChainSource:
+def build(name: str, cfg: ChainConfig, ctx: SourceContext) -> ChainSource:
     return ChainSource(name, cfg, ctx)
 
 

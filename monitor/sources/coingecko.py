@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from monitor import model as m
 from monitor.errors import ParseError
@@ -17,12 +17,17 @@ from monitor.sources.http import HttpClient
 from monitor.sources.venue_parsers import Record, ts_ms
 from monitor.timeutil import epoch_ms
 
+if TYPE_CHECKING:
+    from monitor.config import SourceConfig
+    from monitor.sources.base import SourceContext
+
+
 DAY_MS = 86_400_000
 MAX_DAYS = 365  # the demo plan's history depth
 FIELDS = (("prices", m.PRICE_CLOSE), ("market_caps", m.MARKET_CAP_USD), ("total_volumes", m.SPOT_VOLUME_USD))
 
 
-def build(name: str, cfg: Any, ctx: Any) -> CoinGeckoSource:
+def build(name: str, cfg: SourceConfig, ctx: SourceContext) -> CoinGeckoSource:
     key = ctx.secrets.get(cfg.api_key_env)
     header = "x-cg-pro-api-key" if "pro-api" in cfg.base_url else "x-cg-demo-api-key"
     client = HttpClient.from_config(

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from monitor import model as m
 from monitor.errors import ParseError, PermanentSourceError
@@ -22,11 +22,16 @@ from monitor.sources.http import HttpClient
 from monitor.sources.venue_parsers import Record, ts_ms
 from monitor.timeutil import epoch_ms, parse_duration
 
+if TYPE_CHECKING:
+    from monitor.config import CoinGlassConfig
+    from monitor.sources.base import SourceContext
+
+
 PAGE = 1000
 MAX_PAGES = 20
 
 
-def build(name: str, cfg: Any, ctx: Any) -> CoinGlassSource:
+def build(name: str, cfg: CoinGlassConfig, ctx: SourceContext) -> CoinGlassSource:
     key = ctx.secrets.get(cfg.api_key_env)
     client = HttpClient.from_config(
         name, cfg, session=ctx.session_factory(), limiter=ctx.limiters.get(name, cfg.rate_limit_per_s, cfg.burst),
@@ -86,13 +91,13 @@ def ratio_records(rows: list[Any], source: str, token: str) -> list[Record]:
 class CoinGlassSource:
     concurrency = 1  # plan limits are per key and small (30-1200 requests/min)
 
-    def __init__(self, name: str, cfg: Any, client: HttpClient):
+    def __init__(self, name: str, cfg: CoinGlassConfig, client: HttpClient):
         self.name, self.cfg, self.client = name, cfg, client
 
     def fetch(self, token: Any, since: datetime, until: datetime) -> FetchResult:
         coin = token.coinglass_symbol or token.symbol
         start, end = epoch_ms(since), epoch_ms(until)
-        bar = {"bar_ms": int(parse_duration(self.cfg.interval).total_seconds() * 1000), "now_ms": end}
+        bar: dict[str, Any] = {"bar_ms": int(parse_duration(self.cfg.interval).total_seconds() * 1000), "now_ms": end}
         series: list[tuple[str, dict[str, Any], Callable[[list[Any]], list[Record]]]] = [
             ("/api/futures/open-interest/aggregated-history", {"symbol": coin, "unit": "usd"},
              lambda rows: ohlc_records(rows, self.name, token.symbol, m.OI_USD, **bar)),

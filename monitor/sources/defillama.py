@@ -16,14 +16,20 @@ polls), so a partial day never replaces a real daily close.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from monitor.errors import ParseError, PermanentSourceError
 from monitor.model import TVL_TOKEN, TVL_USD
-from monitor.sources.base import FetchResult, make_frame, require, to_float
+from monitor.sources.base import FetchResult, Record, make_frame, require, to_float
 from monitor.sources.http import HttpClient
 from monitor.timeutil import epoch_s
+
+if TYPE_CHECKING:
+    from monitor.config import DefiLlamaConfig
+    from monitor.sources.base import SourceContext
+
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +64,7 @@ def _daily(points: list[tuple[int, float]]) -> dict[int, float]:
     return {day: v for day, (_, _, v) in out.items()}
 
 
-def _dated_rows(series: Any, where: str):
+def _dated_rows(series: Any, where: str) -> Iterator[tuple[Any, str, int]]:
     """Each row of a DefiLlama time series with its path (for errors) and its ``date`` in unix seconds."""
     if not isinstance(series, list):
         raise ParseError(f"{where}: expected a list", source="defillama")
@@ -89,7 +95,7 @@ def _token_points(series: Any, symbol: str, where: str) -> list[tuple[int, float
 
 
 def parse_protocol(payload: Any, token: str, symbol: str, *, include_buckets: list[str] | None = None,
-                   since: int | None = None, until: int | None = None) -> tuple[list[tuple], list[str]]:
+                   since: int | None = None, until: int | None = None) -> tuple[list[Record], list[str]]:
     """/protocol/{slug} body -> (observation records, notes). Pure; ParseError on a changed shape."""
     include = include_buckets or []
     chain_tvls = require(payload, "chainTvls", source="defillama", where="protocol")
@@ -124,7 +130,7 @@ def parse_protocol(payload: Any, token: str, symbol: str, *, include_buckets: li
 class DefiLlamaSource:
     concurrency = 2
 
-    def __init__(self, name: str, cfg: Any, ctx: Any):
+    def __init__(self, name: str, cfg: DefiLlamaConfig, ctx: SourceContext):
         self.name = name
         self.cfg = cfg
         self.http = HttpClient.from_config(
@@ -154,5 +160,5 @@ class DefiLlamaSource:
         return result
 
 
-def build(name: str, cfg: Any, ctx: Any) -> DefiLlamaSource:
+def build(name: str, cfg: DefiLlamaConfig, ctx: SourceContext) -> DefiLlamaSource:
     return DefiLlamaSource(name, cfg, ctx)

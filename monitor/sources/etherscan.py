@@ -13,7 +13,7 @@ import logging
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from monitor.errors import ParseError, PermanentSourceError, TransientSourceError
 from monitor.model import Event
@@ -21,6 +21,11 @@ from monitor.sources.base import FetchResult, require
 from monitor.sources.evm import hex_int, tx_hash
 from monitor.sources.http import HttpClient
 from monitor.timeutil import epoch_s, floor, from_epoch
+
+if TYPE_CHECKING:
+    from monitor.config import EtherscanConfig
+    from monitor.sources.base import SourceContext
+
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +108,7 @@ def parse_creations(rows: Any, *, token: str, chain: str, deployer: str, source:
 class EtherscanSource:
     concurrency = 1
 
-    def __init__(self, name: str, cfg: Any, ctx: Any, *, sleep: Callable[[float], None] = time.sleep):
+    def __init__(self, name: str, cfg: EtherscanConfig, ctx: SourceContext, *, sleep: Callable[[float], None] = time.sleep):
         self.name = name
         self.cfg = cfg
         self.ctx = ctx
@@ -185,5 +190,5 @@ class EtherscanSource:
         return out, False
 
 
-def build(name: str, cfg: Any, ctx: Any) -> EtherscanSource:
+def build(name: str, cfg: EtherscanConfig, ctx: SourceContext) -> EtherscanSource:
     return EtherscanSource(name, cfg, ctx)

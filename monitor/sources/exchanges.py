@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import ccxt
@@ -39,13 +39,18 @@ from monitor.sources.markets import (
 from monitor.sources.venues import VenueSpec, market_events, published_terms, spec_for
 from monitor.timeutil import epoch_ms, parse_duration
 
+if TYPE_CHECKING:
+    from monitor.config import VenueConfig
+    from monitor.sources.base import SourceContext
+
+
 log = logging.getLogger(__name__)
 
 _SHAPE_ERRORS = (TypeError, KeyError, ValueError, AttributeError, IndexError, ZeroDivisionError)
 H1, D1 = 3_600_000, 86_400_000
 
 
-def build(name: str, cfg: Any, ctx: Any) -> VenueSource:
+def build(name: str, cfg: VenueConfig, ctx: SourceContext) -> VenueSource:
     factory = ctx.factories.get("ccxt")
     options = {"timeout": int(cfg.read_timeout_s * 1000), "enableRateLimit": False}
     if factory is not None:
@@ -59,7 +64,7 @@ def build(name: str, cfg: Any, ctx: Any) -> VenueSource:
 class VenueSource:
     max_pages = 200  # per series per fetch (a backfill of a year of 1h OKX candles is 88); stops early when done
 
-    def __init__(self, name: str, cfg: Any, ctx: Any, exchange: Any, *,
+    def __init__(self, name: str, cfg: VenueConfig, ctx: SourceContext, exchange: Any, *,
                  clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep):
         self.name, self.cfg, self.ctx, self.exchange = name, cfg, ctx, exchange
         self.spec: VenueSpec = spec_for(name, cfg.ccxt_id)
@@ -168,10 +173,10 @@ class VenueSource:
         wait = self.limiter.wait_time()
         if self._clock() + wait > deadline:
             kind = "banned" if self.limiter.blocked_for > 0 else "throttled"
-            err = TransientSourceError(f"no request slot before the deadline ({wait:.0f}s wait)", source=self.name,
-                                       kind=kind, retry_after=wait)
-            self._record(started, t0, endpoint, err.kind, None, type(err).__name__, str(err), 0)
-            raise err
+            late = TransientSourceError(f"no request slot before the deadline ({wait:.0f}s wait)", source=self.name,
+                                        kind=kind, retry_after=wait)
+            self._record(started, t0, endpoint, late.kind, None, type(late).__name__, str(late), 0)
+            raise late
         self.limiter.acquire(getattr(st, "cost", None) or 1)
         st.status, st.problem, st.retry_after = None, None, None
         started, t0 = self.ctx.now(), self._clock()
@@ -182,8 +187,9 @@ class VenueSource:
             self._record(started, t0, endpoint, exc.kind, st.status, type(exc).__name__, str(exc), 0)
             raise
         except Exception as exc:
-            if transport.guard_error(exc) is not None:
-                err = transport.translate(transport.guard_error(exc), self.name, st.status, self.ctx.redactor)
+            err: SourceError
+            if (guarded := transport.guard_error(exc)) is not None:
+                err = transport.translate(guarded, self.name, st.status, self.ctx.redactor)
             elif st.problem is not None:
                 err = st.problem
             elif st.status in (418, 429):  # some venues' body codes make ccxt say ExchangeError here
@@ -406,11 +412,12 @@ class VenueSource:
             why = f"{ccxt_symbol} is not listed on {self.name}"
             self._unsupported[ccxt_symbol] = why
             raise UnsupportedError(why, source=self.name)
-        return self.exchange.market(ccxt_symbol)
+        market: dict[str, Any] = self.exchange.market(ccxt_symbol)
+        return market
 
     def _spot_market(self, ccxt_symbol: str) -> dict[str, Any]:
         # the dict, not exchange.market(): binanceusdm's market() turns BASE/QUOTE into the perp
-        market = self.exchange.markets.get(ccxt_symbol)
+        market: dict[str, Any] | None = self.exchange.markets.get(ccxt_symbol)
         if not market or not market.get("spot"):
             raise UnsupportedError(f"spot {ccxt_symbol} is not listed on {self.name}", source=self.name)
         return market

@@ -16,13 +16,18 @@ import logging
 import time
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from monitor.errors import ParseError, PermanentSourceError, TransientSourceError
 from monitor.model import DEV_COMMITS, DEV_CONTRIBUTORS
-from monitor.sources.base import FetchResult, make_frame, require, to_float
+from monitor.sources.base import FetchResult, Record, make_frame, require, to_float
 from monitor.sources.http import HttpClient
 from monitor.timeutil import epoch_s, parse_retry_after
+
+if TYPE_CHECKING:
+    from monitor.config import GitHubConfig
+    from monitor.sources.base import SourceContext
+
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +85,7 @@ def parse_contributors(payload: Any, *, exclude_bots: bool = True) -> tuple[dict
 
 
 def weekly_records(token: str, commits: dict[int, int], humans: dict[int, set[str]], bots: dict[int, int],
-                   since: int, until: int) -> list[tuple]:
+                   since: int, until: int) -> list[Record]:
     """Weeks of one repository -> (commits, contributors) records inside [week of since, until]."""
     first = since - (since - 3 * 86_400) % WEEK  # GitHub weeks start Sunday 00:00 UTC (epoch was a Thursday)
     out = []
@@ -95,7 +100,7 @@ def weekly_records(token: str, commits: dict[int, int], humans: dict[int, set[st
 class GitHubSource:
     concurrency = 1
 
-    def __init__(self, name: str, cfg: Any, ctx: Any, *, sleep: Callable[[float], None] = time.sleep,
+    def __init__(self, name: str, cfg: GitHubConfig, ctx: SourceContext, *, sleep: Callable[[float], None] = time.sleep,
                  clock: Callable[[], float] = time.time):
         self.name = name
         self.cfg = cfg
@@ -186,5 +191,5 @@ class GitHubSource:
         return result
 
 
-def build(name: str, cfg: Any, ctx: Any) -> GitHubSource:
+def build(name: str, cfg: GitHubConfig, ctx: SourceContext) -> GitHubSource:
     return GitHubSource(name, cfg, ctx)

@@ -14,6 +14,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
@@ -226,7 +227,8 @@ class HttpClient:
             )
         self.limiter.acquire()
 
-    def _send(self, method, url, params, json_body, headers, deadline) -> Response:
+    def _send(self, method: str, url: str, params: Any, json_body: Any, headers: Mapping[str, str] | None,
+              deadline: float) -> Response:
         remaining = deadline - self._clock()
         safe_url = self.redact(url)
         if remaining <= 0:
@@ -326,6 +328,7 @@ class HttpClient:
             self.limiter.block_for(retry_after)
         return retry_after
 
-    def _record(self, token, endpoint, started, t0, status, http_status, error_class, message) -> None:
+    def _record(self, token: str, endpoint: str, started: datetime, t0: float, status: str, http_status: int | None,
+                error_class: str | None, message: str | None) -> None:
         self.health.record(self.name, token, endpoint, started, (self._clock() - t0) * 1000, status,
                            http_status=http_status, error_class=error_class, message=message, redact=self.redact)

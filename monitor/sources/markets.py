@@ -79,7 +79,8 @@ class MarketsCache:
             return None
         if now - fetched > self.ttl or not isinstance(data.get("markets"), list):
             return None
-        return data["markets"]
+        markets: list[dict[str, Any]] = data["markets"]
+        return markets
 
     def save(self, markets: list[dict[str, Any]], now: datetime) -> None:
         _write_json(self.path, {"version": CACHE_VERSION, "fetched_at": now.isoformat(), "markets": markets})

@@ -68,7 +68,8 @@ class RetryPolicy:
 
     def backoff(self, attempt: int) -> float:
         """Exponential from ``backoff_base_s``, capped, with jitter (half to full) so clients spread out."""
-        return min(self.backoff_cap_s, self.backoff_base_s * 2 ** (attempt - 1)) * (0.5 + random.random() / 2)
+        delay: float = min(self.backoff_cap_s, self.backoff_base_s * 2 ** (attempt - 1))
+        return delay * (0.5 + random.random() / 2)
 
     def next_delay(self, exc: SourceError, attempt: int, deadline: float) -> float | None:
         """Seconds before attempt ``attempt + 1``, or None: give up (permanent, banned, out of tries or time)."""

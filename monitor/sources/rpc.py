@@ -162,12 +162,12 @@ class Rpc:
             return TransientSourceError(f"{method}: HTTP {status} ({kind}); no request for {wait:.0f}s",
                                         source=self.source, status=status, kind=kind, retry_after=wait)
         if status == 408 or (status or 500) >= 500:
-            wait = retries.server_wait(response.headers if response is not None else None,
-                                       cap=self.max_retry_after_s)
-            if wait is not None and self.limiter is not None:
-                self.limiter.block_for(wait)
+            pause = retries.server_wait(response.headers if response is not None else None,
+                                        cap=self.max_retry_after_s)
+            if pause is not None and self.limiter is not None:
+                self.limiter.block_for(pause)
             return TransientSourceError(f"{method}: HTTP {status}", source=self.source, status=status,
-                                        retry_after=wait)
+                                        retry_after=pause)
         return PermanentSourceError(f"{method}: HTTP {status}", source=self.source, status=status)
 
     def _record(self, token: str, method: str, exc: Any) -> None:

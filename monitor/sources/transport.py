@@ -256,7 +256,7 @@ class GuardedAdapter(HTTPAdapter):
             # what requests' own body reading raises for each, so every library sees its usual error
             raise _AS_REQUESTS[next(t for t in _AS_REQUESTS if isinstance(exc, t))](exc) from exc
         response._content = b"".join(chunks)
-        response._content_consumed = True
+        response._content_consumed = True  # type: ignore[attr-defined]  # set by requests, missing from types-requests
 
 
 _AS_REQUESTS = {

@@ -42,7 +42,7 @@ class VenueSpec:
 # ------------------------------------------------------------------ binance
 
 
-def binance_top_and_taker(src: Any, market: dict[str, Any], token: str, since_ms: int, until_ms: int) -> list:
+def binance_top_and_taker(src: Any, market: dict[str, Any], token: str, since_ms: int, until_ms: int) -> list[vp.Record]:
     since_ms = max(since_ms, src.now_ms() - 29 * DAY_MS)  # /futures/data keeps 30 days
     ex, out = src.exchange, []
     for method, fld, metric in (
@@ -57,7 +57,7 @@ def binance_top_and_taker(src: Any, market: dict[str, Any], token: str, since_ms
     return out
 
 
-def binance_spot_daily(src: Any, market: dict[str, Any], token: str, since_ms: int, until_ms: int) -> list:
+def binance_spot_daily(src: Any, market: dict[str, Any], token: str, since_ms: int, until_ms: int) -> list[vp.Record]:
     """binanceusdm maps ``AIA/USDT`` to the perp, so spot klines go through the implicit spot API."""
     ex, out = src.exchange, []
 
@@ -99,8 +99,9 @@ def okx_terms(src: Any, market: dict[str, Any]) -> tuple[vp.FundingTerms | None,
 
 
 
-def okx_liquidations(src: Any, market: dict[str, Any], token: str, since_ms: int, until_ms: int) -> list:
-    ex, groups, after = src.exchange, [], None
+def okx_liquidations(src: Any, market: dict[str, Any], token: str, since_ms: int, until_ms: int) -> list[vp.Record]:
+    ex, after = src.exchange, None
+    groups: list[Any] = []
     since_ms = since_ms // vp.HOUR_MS * vp.HOUR_MS  # whole hours only: a partial bucket would overwrite a full one
     family = (market.get("info") or {}).get("instFamily") or f"{market['base']}-{market['quote']}"
     ct_val = float(market.get("contractSize") or 1.0)
@@ -110,7 +111,7 @@ def okx_liquidations(src: Any, market: dict[str, Any], token: str, since_ms: int
             params["after"] = after
         body = src.call("liquidation-orders", implicit, ex, "public_get_public_liquidation_orders",
                         "public/liquidation-orders", ["public"], params)
-        page = body.get("data") if isinstance(body, dict) else None
+        page: Any = body.get("data") if isinstance(body, dict) else None  # checked by the parser below
         _, oldest = vp.okx_liquidation_records(page, src.name, token, ct_val=ct_val, since_ms=since_ms)
         groups += page
         if oldest is None or oldest < since_ms or after == oldest:
@@ -120,7 +121,7 @@ def okx_liquidations(src: Any, market: dict[str, Any], token: str, since_ms: int
     return records
 
 
-def okx_rubik(src: Any, market: dict[str, Any], token: str, since_ms: int, until_ms: int) -> list:
+def okx_rubik(src: Any, market: dict[str, Any], token: str, since_ms: int, until_ms: int) -> list[vp.Record]:
     ex, out = src.exchange, []
     params = {"instId": market["id"], "period": "1H", "begin": since_ms, "end": until_ms, "limit": 100}
     body = src.call("top-trader ratio",
@@ -146,7 +147,7 @@ def _okx_data(body: Any) -> Any:
 # ------------------------------------------------------------------ gate
 
 
-def gate_contract_stats(src: Any, market: dict[str, Any], token: str, since_ms: int, until_ms: int) -> list:
+def gate_contract_stats(src: Any, market: dict[str, Any], token: str, since_ms: int, until_ms: int) -> list[vp.Record]:
     ex, out = src.exchange, []
     quanto = float(market.get("contractSize") or 1.0)
     settle = (market.get("settleId") or "usdt").lower()
@@ -227,7 +228,7 @@ def market_events(venue: str, market: dict[str, Any], token: str, now_ms: int) -
     (``perp_settled``): Gate ``delisted_time`` or Binance ``deliveryDate`` passed, stamped at that time.
     The tx_hash is stable per market, so a re-poll never adds another.
     """
-    info = market.get("info") if isinstance(market.get("info"), dict) else {}
+    info: dict[str, Any] = market["info"] if isinstance(market.get("info"), dict) else {}
     reduce_only = _positive_int(info.get("delisting_time"))  # Gate: reduce-only from then
     delivery = _positive_int(info.get("deliveryDate"))
     ends = _positive_int(info.get("delisted_time")) or (
@@ -238,8 +239,8 @@ def market_events(venue: str, market: dict[str, Any], token: str, now_ms: int) -
         kind, ts = "perp_settled", ends
     elif ends or reduce_only or market.get("active") is False or info.get("in_delisting") is True:
         kind, ts = "perp_delisted", now_s
-        if ends or reduce_only:
-            detail["scheduled_at"] = from_epoch(ends or reduce_only).isoformat()
+        if scheduled := ends or reduce_only:
+            detail["scheduled_at"] = from_epoch(scheduled).isoformat()
     else:
         return []
     return [Event(ts=from_epoch(ts), token=token, chain=f"exchange:{venue}", kind=kind, address=market["symbol"],
