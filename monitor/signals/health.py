@@ -203,7 +203,8 @@ def _recent_runs(view: View, since: pd.Timestamp) -> dict[str, list[Run]]:
     return out
 
 
-def _recent_rows(rows: list[tuple] | tuple[tuple, ...], since_ns: int, now_ns: int) -> dict[str, list[Run]]:
+def _recent_rows(rows: list[tuple[Any, ...]] | tuple[tuple[Any, ...], ...], since_ns: int, now_ns: int
+                 ) -> dict[str, list[Run]]:
     """_recent_runs of the store's rows (source, status, http_status, started_at epoch s, rows, endpoint)."""
     out: dict[str, list[Run]] = {}
     for source, status, http_status, started_s, n_rows, endpoint in rows:

@@ -47,7 +47,7 @@ class TokenInputs:
     token: str
     observations: pd.DataFrame | None = None
     events: tuple[Event, ...] = ()
-    poll_runs: pd.DataFrame | list[tuple] | tuple[tuple, ...] | None = None
+    poll_runs: pd.DataFrame | list[tuple[Any, ...]] | tuple[tuple[Any, ...], ...] | None = None
     poll_intervals: Mapping[str, timedelta] = field(default_factory=dict)
     event_sources: Mapping[str, timedelta] = field(default_factory=dict)
     configured: bool = False
