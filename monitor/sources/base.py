@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import pandas as pd
 
@@ -64,8 +64,8 @@ def make_frame(records: Iterable[Record]) -> pd.DataFrame:
     frame = pd.DataFrame(rows, columns=list(OBS_COLUMNS))
     ts = frame["ts"]
     if pd.api.types.is_numeric_dtype(ts):
-        unit = "ms" if ts.abs().max() >= 1e11 else "s"
-        frame["ts"] = pd.to_datetime(ts, unit=unit, utc=True)  # type: ignore[call-overload]  # pandas-stubs: unit= takes a str
+        unit: Literal["ms", "s"] = "ms" if ts.abs().max() >= 1e11 else "s"
+        frame["ts"] = pd.to_datetime(ts, unit=unit, utc=True)
     else:
         frame["ts"] = pd.to_datetime(ts, utc=True)
     frame["value"] = frame["value"].astype("float64")
