@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 
@@ -22,7 +23,7 @@ from monitor.timeutil import parse_duration, to_utc
 MAX_DURATION = timedelta(days=3650)
 
 
-def _duration(allow_zero: bool):
+def _duration(allow_zero: bool) -> Callable[[str], str]:
     def check(value: str) -> str:
         try:
             span = parse_duration(value)

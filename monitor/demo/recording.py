@@ -286,4 +286,5 @@ def read_manifest(folder: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: not valid JSON ({exc})") from None
     if data.get("format") != FORMAT:
         raise ConfigError(f"{path}: unknown recording format {data.get('format')!r} (expected {FORMAT})")
-    return data
+    manifest: dict[str, Any] = data
+    return manifest

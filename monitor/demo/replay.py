@@ -122,9 +122,9 @@ def placeholder_secrets(config: Config, key_sources: list[str] | None = None,
     for name, src in config.sources.items():
         if src.api_key_env and (src.key_required or (key_sources is not None and name in key_sources)):
             values[src.api_key_env] = PLACEHOLDER_KEY
-    for name in (config.email.username_env, config.email.password_env, config.webhook.url_env):
-        if name and env.get(name):
-            values[name] = env[name]
+    for var in (config.email.username_env, config.email.password_env, config.webhook.url_env):
+        if var and env.get(var):
+            values[var] = env[var]
     return Secrets(values)
 
 

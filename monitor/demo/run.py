@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from monitor.config import parse_config
+from monitor.config import Config, parse_config
 from monitor.demo.recording import read_manifest
 from monitor.demo.replay import replay_app
 from monitor.timeutil import to_utc
@@ -81,7 +81,7 @@ class DemoResult:
 _SEVERITY = {"info": 0, "warn": 1, "high": 2, "critical": 3}
 
 
-def demo_config(out: Path, data_dir: Path = DATA_DIR):
+def demo_config(out: Path, data_dir: Path = DATA_DIR) -> Config:
     """The bundled recording's config with storage and reports moved into ``out``."""
     data = yaml.safe_load((data_dir / "config.yaml").read_text(encoding="utf-8"))
     data["storage"] = {"url": f"sqlite:///{(out / DB_NAME).resolve()}"}

@@ -12,6 +12,7 @@ import logging
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 from urllib.parse import urlsplit
 
 from monitor.demo.recording import ORIGIN_MARK, SourceRecording, SourceWriter, make_key, scrub, scrub_bytes
@@ -93,7 +94,8 @@ class ReplayServer(_Server):
         self.unmatched: list[str] = []
         self.fallbacks: list[str] = []
 
-    def respond(self, method, path, query, headers, body):
+    def respond(self, method: str, path: str, query: str, headers: dict[str, str],
+                body: bytes) -> tuple[int, dict[str, str], bytes]:
         key = make_key(method, path, query, body, self.secrets)
         found = self.recording.match(key)
         if found is None:
@@ -143,11 +145,11 @@ class RecordingProxy(_Server):
         self.route = route
         self.writer = writer
         self.secrets = [s for s in secrets if s]
-        self.timeout = timeout
+        self.upstream_timeout = timeout  # not `timeout`: socketserver reads that one
         self._local = threading.local()
         self._session_factory = session_factory
 
-    def _session(self):
+    def _session(self) -> Any:  # a requests.Session, or what the factory hands out
         session = getattr(self._local, "session", None)
         if session is None:
             if self._session_factory is not None:
@@ -160,7 +162,8 @@ class RecordingProxy(_Server):
             self._local.session = session
         return session
 
-    def respond(self, method, path, query, headers, body):
+    def respond(self, method: str, path: str, query: str, headers: dict[str, str],
+                body: bytes) -> tuple[int, dict[str, str], bytes]:
         import requests
 
         upstream, upstream_origin = self.route(path)
@@ -168,7 +171,7 @@ class RecordingProxy(_Server):
         fwd = {k: v for k, v in headers.items() if k.lower() not in _HOP_HEADERS}
         key = make_key(method, path, query, body, self.secrets)
         try:
-            resp = self._session().request(method, url, data=body or None, headers=fwd, timeout=self.timeout,
+            resp = self._session().request(method, url, data=body or None, headers=fwd, timeout=self.upstream_timeout,
                                            allow_redirects=False)
         except requests.RequestException as exc:
             log.warning("record %s: upstream failed for %s: %s", self.name, key.label(), type(exc).__name__)

@@ -132,15 +132,19 @@ def discord(prefix: str, digest: Digest) -> list[dict[str, Any]]:
 # ---------------------------------------------------------------- telegram
 
 
+def _html(text: str) -> str:
+    return html_escape(text, quote=False)
+
+
 def _telegram_flag(v: FlagView) -> str:
-    e = lambda s: html_escape(s, quote=False)  # noqa: E731
+    e = _html
     lines = [f"<b>{e(v.token)}</b> [{e(v.severity)}] {e(v.title)}", f"<i>{e(v.rule)}, {e(v.when)}</i>"]
     lines += [f"• {e(label)}: {e(value)}" for label, value in v.facts]
     return _cut("\n".join(lines), TELEGRAM_TEXT)
 
 
 def telegram(prefix: str, digest: Digest) -> list[dict[str, Any]]:
-    e = lambda s: html_escape(s, quote=False)  # noqa: E731
+    e = _html
     head_text = f"<b>{e(subject(prefix, digest))}</b>\n{e(window_text(digest))}"
     if digest.report_url:
         head_text += f'\n<a href="{html_escape(digest.report_url)}">Full report</a>'

@@ -67,7 +67,7 @@ def render_html(digest: Digest, prefix: str, images: dict[str, tuple[str, int, i
         body.append(f'<tr><td style="padding:14px 0 0;font-size:14px;font-weight:bold;{WRAP}">{escape(token)}</td></tr>'
                     f'<tr><td style="padding:4px 0;"><img src="{escape(url)}"{size} alt="charts for {escape(token)}" '
                     f'style="display:block;width:100%;max-width:{w}px;height:auto;border:0;"></td></tr>')
-    rows = "\n".join(body)
+    html_rows = "\n".join(body)
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             '<meta name="viewport" content="width=device-width, initial-scale=1">'
             f"<title>{escape(subject(prefix, digest))}</title></head>\n"
@@ -77,7 +77,7 @@ def render_html(digest: Digest, prefix: str, images: dict[str, tuple[str, int, i
             f'<table role="presentation" width="100%" cellpadding="0" cellspacing="0" style="max-width:{MAX_WIDTH}px;'
             f'width:100%;border-collapse:collapse;table-layout:fixed;background:#ffffff;">'
             f'<tr><td style="padding:16px;"><table role="presentation" width="100%" cellpadding="0" cellspacing="0" '
-            f'style="border-collapse:collapse;table-layout:fixed;">\n{rows}\n</table></td></tr></table>\n'
+            f'style="border-collapse:collapse;table-layout:fixed;">\n{html_rows}\n</table></td></tr></table>\n'
             "</td></tr></table>\n</body></html>\n")
 
 

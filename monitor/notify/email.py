@@ -18,7 +18,7 @@ from collections.abc import Callable
 from datetime import datetime
 from email.message import EmailMessage
 from email.utils import format_datetime
-from typing import Any
+from typing import Any, cast
 
 from monitor.config import EmailConfig, Secrets
 from monitor.errors import ConfigError, NotifyError
@@ -73,7 +73,8 @@ def build_message(
     msg["Auto-Submitted"] = "auto-generated"
     msg.set_content(text)
     msg.add_alternative(html, subtype="html")
-    html_part = msg.get_payload()[1]
+    # multipart/alternative after add_alternative: [text, html]; the stubs type the payload as a union
+    html_part = cast(list[EmailMessage], msg.get_payload())[1]
     for cid, png in images.items():
         html_part.add_related(png, maintype="image", subtype="png", cid=f"<{header_value(cid, 'Content-ID')}>",
                               filename=f"{cid.split('@')[0]}.png", disposition="inline")
@@ -144,8 +145,11 @@ def send(
     password = secrets.get(cfg.password_env)
     if cfg.username_env and not user:
         raise ConfigError(f"SMTP login needs environment variable {cfg.username_env}")
-    if user and not password:
-        raise ConfigError(f"SMTP login needs environment variable {cfg.password_env or '(email.password_env)'}")
+    login: tuple[str, str] | None = None
+    if user:
+        if not password:
+            raise ConfigError(f"SMTP login needs environment variable {cfg.password_env or '(email.password_env)'}")
+        login = (user, password)
     conn = None
     accepted = False
     try:
@@ -162,8 +166,8 @@ def send(
                                   "(set email.security)")
             conn.starttls(context=_context(cfg))
             conn.ehlo()
-        if user:
-            conn.login(user, password)
+        if login:
+            conn.login(*login)
         refused = conn.send_message(msg)
         accepted = True
         if refused:

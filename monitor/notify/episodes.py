@@ -55,10 +55,11 @@ def merge(rows: list[dict[str, Any]], cooldown_s: int) -> list[Episode]:
                      int(r["first_seen"]), int(r["last_seen"]),
                      None if r.get("resolved_at") is None else int(r["resolved_at"]))
         i = last.get((ep.token, ep.rule))
-        prev = out[i] if i is not None else None
-        if prev is not None and prev.resolved_at is not None and ep.first_seen - prev.resolved_at <= cooldown_s:
-            out[i] = replace(ep, first_seen=prev.first_seen, reopened=prev.reopened + 1)
-            continue
+        if i is not None:
+            prev = out[i]
+            if prev.resolved_at is not None and ep.first_seen - prev.resolved_at <= cooldown_s:
+                out[i] = replace(ep, first_seen=prev.first_seen, reopened=prev.reopened + 1)
+                continue
         last[(ep.token, ep.rule)] = len(out)
         out.append(ep)
     return out

@@ -6,15 +6,19 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from sqlalchemy import create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.pool import QueuePool
 
 from monitor.errors import StoreError
 
+if TYPE_CHECKING:
+    from monitor.store import Store
 
-def open_readonly(url: str, *, busy_timeout_s: float = 30.0):
+
+def open_readonly(url: str, *, busy_timeout_s: float = 30.0) -> Store:
     from monitor.store import Store
 
     store = Store(url, create=False)
@@ -27,14 +31,14 @@ def open_readonly(url: str, *, busy_timeout_s: float = 30.0):
         store.engine = _sqlite_readonly(Path(path).resolve(), busy_timeout_s)
     else:
         @event.listens_for(store.engine, "connect")
-        def _read_only(dbapi_conn, _record):
+        def _read_only(dbapi_conn: Any, _record: Any) -> None:
             with dbapi_conn.cursor() as cur:
                 cur.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
             dbapi_conn.commit()
     return store
 
 
-def _sqlite_readonly(path: Path, busy_timeout_s: float):
+def _sqlite_readonly(path: Path, busy_timeout_s: float) -> Engine:
     uri = f"file:{quote(str(path))}?mode=ro"
 
     def connect() -> sqlite3.Connection:
@@ -45,7 +49,7 @@ def _sqlite_readonly(path: Path, busy_timeout_s: float):
     engine = create_engine("sqlite://", creator=connect, poolclass=QueuePool, pool_size=4, max_overflow=8)
 
     @event.listens_for(engine, "begin")
-    def _on_begin(conn) -> None:
+    def _on_begin(conn: Connection) -> None:
         conn.exec_driver_sql("BEGIN")
 
     return engine
