@@ -20,7 +20,7 @@ from monitor.sources.health import HealthLog
 from monitor.sources.netstate import NetState
 from monitor.sources.ratelimit import Limiters
 from monitor.sources.redact import Redactor
-from monitor.timeutil import utcnow
+from monitor.timeutil import parse_duration, utcnow
 
 if TYPE_CHECKING:  # pandas, SQLAlchemy and requests load only when used
     import requests
@@ -106,7 +106,9 @@ class App:
                 if self._store is None:
                     from monitor.store import Store
 
-                    self._store = Store(self.config.storage.url, busy_timeout_s=self.config.storage.busy_timeout_s)
+                    storage = self.config.storage
+                    self._store = Store(storage.url, busy_timeout_s=storage.busy_timeout_s,
+                                        integrity_every_s=parse_duration(storage.integrity_check_every).total_seconds())
         return self._store
 
     def session(self) -> requests.Session:

@@ -163,6 +163,7 @@ class RetentionConfig(Strict):
 class StorageConfig(Strict):
     url: str = "sqlite:///divmon.db"
     busy_timeout_s: float = Field(30.0, gt=0)
+    integrity_check_every: Duration = "1d"  # SQLite quick_check at open, repeated once a pass is older than this
     health_retention: Duration = "35d"  # request health older than this is pruned after each poll
     cache_dir: str = ".divmon-cache"  # markets, Dune query ids; relative paths follow the config file
     retention: RetentionConfig = RetentionConfig()  # applied by `divmon prune` and the daemon (daily)

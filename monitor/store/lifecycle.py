@@ -5,6 +5,7 @@ Mixed into Store, which provides the engine and ``read``/``write``.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -16,6 +17,7 @@ from monitor.errors import StoreError
 from monitor.store import schema as s
 from monitor.store.db import NOT_A_DATABASE, translate
 
+QUICK_CHECK_KEY = "integrity:quick_check_ok_at"  # epoch seconds of the last clean quick_check
 MIGRATION_LOCK = 0x6469766D6F6E  # pg_advisory_xact_lock key ("divmon") held while the schema is created
 
 
@@ -26,13 +28,18 @@ class Lifecycle:
     write: Callable[..., Any]
     _set_meta: Callable[..., Any]
 
-    def check_file(self) -> None:
-        """SQLite: refuse a file that is no database or fails quick_check (read-only; the file is left as is)."""
+    def check_file(self, every_s: float = 0.0) -> None:
+        """SQLite: refuse a file that is no database or fails quick_check (the file is left as is).
+
+        quick_check reads the whole file (seconds for a large one), so a pass is remembered in ``meta`` and
+        the check is repeated only when the last pass is older than ``every_s`` (0: every open)."""
         if self.dialect != "sqlite":
             return
         where = self.engine.url.database or "the database"
         try:
             with self.engine.connect() as conn:
+                if every_s > 0 and _passed_within(conn, every_s):
+                    return
                 problems = [r[0] for r in conn.exec_driver_sql("PRAGMA quick_check").fetchall()]
         except DBAPIError as exc:
             if "file is not a database" in str(exc.orig):
@@ -43,6 +50,11 @@ class Lifecycle:
             found = " ".join(problems[:3]).replace("\n", " ")[:300]
             raise StoreError(f"{where} is damaged (quick_check: {found}); restore it from a backup or move it aside "
                              "(it was not modified)")
+        if every_s > 0 and self.schema_version() is not None:
+            try:
+                self.write(lambda conn: self._set_meta(conn, QUICK_CHECK_KEY, str(time.time())), "integrity note")
+            except StoreError:  # a read-only file or a busy writer: the check simply runs again next time
+                pass
 
     def schema_version(self) -> int | None:
         """The recorded schema version, None before the first migration."""
@@ -80,3 +92,17 @@ class Lifecycle:
         if self.dialect != "sqlite":
             return True
         return self.read(lambda c: c.exec_driver_sql("PRAGMA integrity_check").scalar() == "ok")
+
+
+def _passed_within(conn: Connection, every_s: float) -> bool:
+    """A clean quick_check is recorded less than every_s ago (no meta table yet: never)."""
+    try:
+        row = conn.execute(select(s.meta.c.value).where(s.meta.c.key == QUICK_CHECK_KEY)).first()
+    except OperationalError as exc:
+        if "no such table" in str(exc.orig):
+            return False
+        raise
+    try:
+        return row is not None and 0 <= time.time() - float(row[0]) < every_s
+    except ValueError:
+        return False

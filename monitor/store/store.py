@@ -41,13 +41,13 @@ def _batch(data: pd.DataFrame | Iterable[ObsRow]) -> Batch:
 
 
 class Store(Lifecycle, Bookkeeping, Retention, TokenReads):
-    def __init__(self, url: str, *, busy_timeout_s: float = 30.0, create: bool = True):
+    def __init__(self, url: str, *, busy_timeout_s: float = 30.0, create: bool = True, integrity_every_s: float = 0.0):
         self.url = url
         self.engine = make_engine(url, busy_timeout_s=busy_timeout_s)
         self.dialect = self.engine.dialect.name
         log.debug("store opened: %s", redact_url(url))  # one per process (tests count these lines)
         if create:
-            self.check_file()
+            self.check_file(integrity_every_s)
             self.migrate()
 
     def __repr__(self) -> str:

@@ -59,6 +59,37 @@ def test_a_database_damaged_past_its_header_is_refused_at_start_and_left_as_is(t
     assert db.read_bytes() == damaged
 
 
+def _damage_a_leaf(db: Path) -> bytes:
+    with sqlite3.connect(db) as conn:
+        page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+        leaves = [p for (p,) in conn.execute(
+            "SELECT pageno FROM dbstat WHERE name = 'observations' AND pagetype = 'leaf' ORDER BY pageno")]
+    with db.open("r+b") as fh:
+        fh.seek((leaves[len(leaves) // 2] - 1) * page_size + 8)
+        fh.write(b"\xff\xff" * 4)
+    return db.read_bytes()
+
+
+@pytest.mark.parametrize(("age_s", "refused"), [(60, False), (2 * 86400, True)], ids=["pass-recent", "pass-old"])
+def test_a_clean_quick_check_is_remembered_for_integrity_check_every(tmp_path, age_s, refused):
+    """quick_check reads the whole file (seconds on a large one, on every `check`): a clean pass is kept in
+    meta and repeated once it is older than storage.integrity_check_every (default 1d)."""
+    db = tmp_path / "divmon.db"
+    _seed(db)
+    Store(f"sqlite:///{db}", integrity_every_s=86400).close()  # a clean pass, recorded
+    conn = sqlite3.connect(db)
+    (when,) = conn.execute("SELECT value FROM meta WHERE key = 'integrity:quick_check_ok_at'").fetchone()
+    with conn:
+        conn.execute("UPDATE meta SET value = ? WHERE key = 'integrity:quick_check_ok_at'", (str(float(when) - age_s),))
+    conn.close()  # checkpoints the WAL, so the damaged bytes below are the whole file
+    damaged = _damage_a_leaf(db)
+    with scenario(tmp_path, f"sqlite:///{db}", sources=("coingecko",), storage={"integrity_check_every": "1d"}) as cfg:
+        done = divmon(cfg, "check", "SURGE", "--no-poll")
+    assert (done.returncode == 74 and "damaged" in done.stderr) is refused, done.stderr[-1500:]
+    if refused:
+        assert db.read_bytes() == damaged
+
+
 def _fetched(db: Path, after_id: int = 0) -> set[str]:
     with sqlite3.connect(db) as conn:
         rows = conn.execute("SELECT source, token FROM poll_runs WHERE endpoint = 'fetch' AND id > ?", (after_id,))
