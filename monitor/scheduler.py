@@ -18,10 +18,15 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from functools import partial
+from typing import TYPE_CHECKING, Any
 
 from monitor.errors import EXIT_STORE, ConfigError, MonitorError, StoreError
 from monitor.timeutil import parse_duration
+
+if TYPE_CHECKING:
+    from monitor.app import App
+    from monitor.model import Verdict
 
 log = logging.getLogger(__name__)
 EXIT_LOCKED = 75  # EX_TEMPFAIL: another daemon holds the database
@@ -60,7 +65,8 @@ class Metrics:
         from prometheus_client import start_http_server
 
         self.server, _ = start_http_server(port, addr=addr, registry=self.registry)
-        return self.server.server_address[:2]
+        host, port = self.server.server_address[:2]
+        return str(host), int(port)
 
     def close(self) -> None:
         if self.server is not None:
@@ -88,9 +94,9 @@ def previous_fire(trigger: Any, now: datetime, horizon: timedelta = timedelta(da
 
 
 class Daemon:
-    def __init__(self, app: Any, *, owner: str | None = None, extra_specs: tuple[JobSpec, ...] = (),
+    def __init__(self, app: App, *, owner: str | None = None, extra_specs: tuple[JobSpec, ...] = (),
                  clock: Callable[[], float] = time.monotonic):
-        from monitor.jobs.outputs import lock_owner
+        from monitor.jobs.digest import lock_owner
 
         self.app = app
         self.owner = owner or lock_owner()
@@ -105,7 +111,7 @@ class Daemon:
         self._cond = threading.Condition()
         self._last_beat = clock()
         self.scheduler: Any = None
-        self._verdicts: list | None = None  # the latest evaluation, reused by the report job
+        self._verdicts: list[Verdict] | None = None  # the latest evaluation, reused by the report job
         self._prior_beat: str | None = None
 
     # ------------------------------------------------------------ jobs
@@ -156,7 +162,7 @@ class Daemon:
                 if o.status in ("ok", "partial"):
                     self.metrics.last_success.labels(o.source).set(time.time())
 
-    def evaluate(self) -> list:
+    def evaluate(self) -> list[Verdict]:
         from monitor.jobs.evaluate import evaluate_all
 
         self.wait_idle("poll:", self.app.config.schedule.misfire_grace_s)  # judge after the polls land
@@ -178,13 +184,13 @@ class Daemon:
                 self.metrics.flags.labels(sev).set(n)
         return verdicts
 
-    def report(self, verdicts: list | None = None) -> None:
+    def report(self, verdicts: list[Verdict] | None = None) -> None:
         from monitor.jobs.outputs import report_job
 
         report_job(self.app, verdicts=verdicts if verdicts is not None else self._verdicts)
 
     def digest(self) -> None:
-        from monitor.jobs.outputs import channels, digest_job
+        from monitor.jobs.digest import channels, digest_job
 
         if channels(self.app):
             for outcome in digest_job(self.app, send=True, verdicts=self._verdicts):
@@ -219,7 +225,7 @@ class Daemon:
     def digest_missed(self, now: datetime) -> bool:
         """True when the latest scheduled digest fired while the daemon was down (its last heartbeat is older)
         and that period has no delivery record."""
-        from monitor.jobs.outputs import channels, period_key
+        from monitor.jobs.digest import channels, period_key
 
         chosen = channels(self.app)
         if not chosen:
@@ -246,7 +252,7 @@ class Daemon:
             if name in self.app.disabled:
                 continue
             seconds = parse_duration(source.poll_interval).total_seconds()
-            out.append(JobSpec(f"poll:{name}", lambda n=name: self.poll(n),
+            out.append(JobSpec(f"poll:{name}", partial(self.poll, name),
                                IntervalTrigger(seconds=seconds, timezone=UTC), run_at_start=True))
         out.append(JobSpec("evaluate", self.evaluate, cron(cfg.schedule.evaluate)))
         out.append(JobSpec("report", self.report, cron(cfg.schedule.report)))
@@ -286,7 +292,7 @@ class Daemon:
     # ------------------------------------------------------------ life cycle
 
     def acquire(self) -> None:
-        from monitor.jobs.outputs import owner_gone
+        from monitor.jobs.digest import owner_gone
 
         store = self.app.store
         holder = store.lock_holder("daemon")
@@ -369,7 +375,7 @@ class Daemon:
             steps.append(("prune", self.prune))
             for name, fn in steps:
                 marker = object()
-                result = self.guard(name, lambda fn=fn, marker=marker: fn() or marker)()
+                result = self.guard(name, partial(_or_marker, fn, marker))()
                 if result is None:
                     failed.append(name)
         finally:
@@ -379,3 +385,7 @@ class Daemon:
             return 1
         return 0
 
+
+def _or_marker(fn: Callable[[], Any], marker: object) -> Any:
+    """fn()'s result, or ``marker`` when it returns nothing (guard() returns None only on failure)."""
+    return fn() or marker

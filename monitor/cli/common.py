@@ -8,15 +8,18 @@ import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from monitor.config import find_config, load_config
 from monitor.errors import EXIT_OK, EXIT_SOURCE, EXIT_WARNING
 
+if TYPE_CHECKING:
+    from monitor.app import App
+
 log = logging.getLogger(__name__)
 
 
-def load_app(args: argparse.Namespace, **kwargs: Any):
+def load_app(args: argparse.Namespace, **kwargs: Any) -> App:
     """The App for these arguments: --config, --db and --replay applied.
 
     Under --replay the config defaults to the recording's own config.yaml (what the poll ran with) and
@@ -40,7 +43,7 @@ def load_app(args: argparse.Namespace, **kwargs: Any):
     if replay:
         from monitor.demo.replay import replay_app
 
-        app = replay_app(config, replay, **kwargs)
+        app: App = replay_app(config, replay, **kwargs)
     else:
         app = App(config, **kwargs)
     install_log_redaction(app.redactor)

@@ -8,6 +8,10 @@ import sys
 
 from monitor.errors import EXIT_SOURCE
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
+if TYPE_CHECKING:
+    from monitor.demo.run import DemoResult
+
 
 def run(args: argparse.Namespace) -> int:
     if args.command == "record":
@@ -47,7 +51,7 @@ def _demo(args: argparse.Namespace) -> int:
     return 0 if result.ok else EXIT_SOURCE
 
 
-def _serve(result, args: argparse.Namespace) -> None:
+def _serve(result: DemoResult, args: argparse.Namespace) -> None:
     """The dashboard over the demo database, judged as of the recording's moment (its data ends there)."""
     from monitor.app import App
     from monitor.cli.serve import serve

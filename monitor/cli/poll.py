@@ -7,6 +7,10 @@ import sys
 
 from monitor.cli.common import load_app, poll_exit
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
+if TYPE_CHECKING:
+    from monitor.jobs.poll import PollOutcome
+
 
 def run(args: argparse.Namespace) -> int:
     from monitor.jobs.poll import poll
@@ -19,7 +23,7 @@ def run(args: argparse.Namespace) -> int:
             total = len(app.sources(args.source))
             done = []
 
-            def progress(outcome):
+            def progress(outcome: PollOutcome) -> None:
                 done.append(outcome)
                 if show:
                     bar = "#" * int(20 * len(done) / max(total, 1))

@@ -9,6 +9,10 @@ from monitor.cli.common import load_app
 from monitor.errors import EXIT_NOTIFY
 from monitor.timeutil import to_utc
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
+if TYPE_CHECKING:
+    from monitor.app import App
+
 
 def run(args: argparse.Namespace) -> int:
     app = load_app(args)
@@ -18,7 +22,7 @@ def run(args: argparse.Namespace) -> int:
         app.close()
 
 
-def _report(app, args: argparse.Namespace) -> int:
+def _report(app: App, args: argparse.Namespace) -> int:
     from monitor.jobs.outputs import report_job
 
     tokens = [app.config.token(t).symbol for t in args.token] if args.token else None
@@ -35,17 +39,14 @@ def _report(app, args: argparse.Namespace) -> int:
     return 0
 
 
-def _digest(app, args: argparse.Namespace) -> int:
-    from monitor.jobs.outputs import digest_job
+def _digest(app: App, args: argparse.Namespace) -> int:
+    from monitor.jobs.digest import digest_job
 
     verdicts = None
     if args.send:
-        try:  # flags must be current before the period's changes are listed
-            from monitor.jobs.evaluate import evaluate_all
-        except ImportError:
-            evaluate_all = None
-        if evaluate_all is not None:
-            verdicts = evaluate_all(app)
+        from monitor.jobs.evaluate import evaluate_all
+
+        verdicts = evaluate_all(app)  # flags must be current before the period's changes are listed
     outcomes = digest_job(app, send=args.send, out=args.out, verdicts=verdicts)
     for o in outcomes:
         print(f"{o.channel:<8} {o.period:<16} {o.status:<8} {o.detail}")

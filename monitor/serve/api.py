@@ -21,7 +21,8 @@ def error(status: int, message: str) -> JSONResponse:
 
 
 def _board(request: Request) -> Dashboard:
-    return request.app.state.dashboard
+    board: Dashboard = request.app.state.dashboard
+    return board
 
 
 def tokens(request: Request) -> Response:

@@ -14,11 +14,14 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from monitor import model as m
 from monitor.errors import ConfigError, MonitorError
 from monitor.timeutil import epoch_s, from_epoch, to_utc
+
+if TYPE_CHECKING:
+    from monitor.app import App
 
 log = logging.getLogger(__name__)
 SEVERITIES = ("critical", "high", "warn", "info")
@@ -50,7 +53,7 @@ class Snapshot:
 
 
 class Dashboard:
-    def __init__(self, app: Any, *, at: datetime | None = None, refresh_s: float = 60.0):
+    def __init__(self, app: App, *, at: datetime | None = None, refresh_s: float = 60.0):
         self.app = app
         self.at = to_utc(at) if at is not None else None
         self.refresh_s = refresh_s
@@ -64,11 +67,11 @@ class Dashboard:
     def now(self) -> datetime:
         return self.at if self.at is not None else self.app.now()
 
-    def _rows(self, sql: str, params: tuple = ()) -> list[tuple]:
+    def _rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         """One query on the raw driver cursor (placeholders written as ``?``)."""
         sql = sql.replace("?", self._ph)
 
-        def run(conn: Any) -> list[tuple]:
+        def run(conn: Any) -> list[tuple[Any, ...]]:
             cur = conn.connection.driver_connection.cursor()
             try:
                 cur.execute(sql, params)
@@ -76,7 +79,8 @@ class Dashboard:
             finally:
                 cur.close()
 
-        return self.app.store.read(run, "dashboard read")
+        rows: list[tuple[Any, ...]] = self.app.store.read(run, "dashboard read")
+        return rows
 
     def status(self) -> dict[str, Any]:
         """When data last arrived: the live pages poll this and refresh when ``stamp`` changes."""
@@ -105,15 +109,18 @@ class Dashboard:
 
     def snapshot(self) -> Snapshot:
         stamp = self.status()["stamp"]
-        if not self._fresh(self._snapshot, stamp):
-            with self._lock:  # one judgement at a time; a request that waited takes the fresh result
-                if not self._fresh(self._snapshot, stamp):
-                    self._snapshot = self._judge(stamp)
-        return self._snapshot
+        snap = self._snapshot
+        if snap is not None and self._fresh(snap, stamp):
+            return snap
+        with self._lock:  # one judgement at a time; a request that waited takes the fresh result
+            snap = self._snapshot
+            if snap is None or not self._fresh(snap, stamp):
+                snap = self._snapshot = self._judge(stamp)
+        return snap
 
-    def _fresh(self, snap: Snapshot | None, stamp: str) -> bool:
+    def _fresh(self, snap: Snapshot, stamp: str) -> bool:
         """Same data, and (judging live) judged recently: ages and staleness move with the clock."""
-        return (snap is not None and snap.stamp == stamp
+        return (snap.stamp == stamp
                 and (self.at is not None or time.monotonic() - snap.mono < self.refresh_s))
 
     def _judge(self, stamp: str) -> Snapshot:
@@ -286,7 +293,7 @@ def _plain(v: Any) -> Any:
     return str(v)
 
 
-def _one(series: Any) -> dict[str, list] | None:
+def _one(series: Any) -> dict[str, list[Any]] | None:
     if series is None:
         return None
     s = series.dropna()
@@ -295,7 +302,7 @@ def _one(series: Any) -> dict[str, list] | None:
     return {"t": s.index.as_unit("s").asi8.tolist(), "v": [float(x) for x in s.to_numpy()]}
 
 
-def _many(per: dict[str, Any]) -> dict[str, dict[str, list]]:
+def _many(per: dict[str, Any]) -> dict[str, dict[str, list[Any]]]:
     return {str(k): pair for k, v in per.items() if (pair := _one(v)) is not None}
 
 

@@ -28,7 +28,8 @@ env.filters["fact"] = ev.fmt_value
 
 
 def _board(request: Request) -> Dashboard:
-    return request.app.state.dashboard
+    board: Dashboard = request.app.state.dashboard
+    return board
 
 
 def render(name: str, code: int = 200, **context: Any) -> HTMLResponse:

@@ -10,8 +10,9 @@ import hmac
 import ipaddress
 import logging
 import threading
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
 from starlette.datastructures import Headers
@@ -23,6 +24,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from monitor.errors import ConfigError
 from monitor.serve import api, pages
 from monitor.serve.dashboard import Dashboard
+
+if TYPE_CHECKING:
+    from monitor.app import App
+    from monitor.config import Config, Secrets
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
@@ -65,7 +70,7 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def bearer_token(config: Any, host: str, secrets: Any) -> str | None:
+def bearer_token(config: Config, host: str, secrets: Secrets) -> str | None:
     """The token a non-loopback bind needs (from serve.auth_token_env); None on loopback without one."""
     env = config.serve.auth_token_env
     token = secrets.get(env) if env else None
@@ -94,7 +99,7 @@ def make_server(dashboard: Dashboard, host: str, port: int, *, token: str | None
     return uvicorn.Server(config)
 
 
-def dashboard_for(app: Any, at: Any = None) -> Dashboard:
+def dashboard_for(app: App, at: datetime | None = None) -> Dashboard:
     """The App's config over a read-only view of its store (the App's own store is left alone)."""
     from monitor.app import App
     from monitor.serve.readonly import open_readonly
@@ -104,7 +109,7 @@ def dashboard_for(app: Any, at: Any = None) -> Dashboard:
     return Dashboard(App(cfg, secrets=app.secrets, store=store, now=app.now), at=at, refresh_s=cfg.serve.refresh_s)
 
 
-def start_for(app: Any, wait_s: float = 10.0) -> Any:
+def start_for(app: App, wait_s: float = 10.0) -> Any:
     """schedule.serve: the dashboard on serve.host:serve.port in a thread of `divmon run`."""
     import time
 
