@@ -11,7 +11,9 @@ Second row, a reference measured in the same run doing the same work: our charts
 kept text bitmaps, palette PNG) against the same six panels, series and events drawn the first way one
 would (a new figure per token with shared x, titles, legends, savefig's PNG), median of 3 runs on the
 first 2 tokens (quick) or 10 (full).
-"""from __future__ import annotations
+"""
+
+from __future__ import annotations
 
 import datetime as dt
 import statistics
