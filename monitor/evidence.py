@@ -288,8 +288,7 @@ def _facts(evidence: Mapping[Any, Any], suffix: str = "") -> list[tuple[str, Fac
                 isinstance(v, Mapping) and ("status" in v or "detail" in v) for v in value.values()):
             out += [(key, Fact(str(name), _health(item))) for name, item in value.items()]
         elif key == "rsi" and isinstance(value, Mapping):
-            out.append((key, Fact(label, ", ".join(f"{fmt_num(round(_finite(v))) if _finite(v) is not None else DASH} ({w})"
-                                                    for w, v in value.items()))))
+            out.append((key, Fact(label, ", ".join(f"{_whole(v)} ({w})" for w, v in value.items()))))
         elif key == "best_onchain_growth_pct" and "best_onchain_metric" in evidence:
             out.append((key, Fact(label, f"{fmt_value(key, value)} ({metric_name(evidence['best_onchain_metric'])})")))
         elif key == "best_onchain_metric" and "best_onchain_growth_pct" in evidence:
@@ -329,7 +328,7 @@ def _event(e: Any) -> str:
     parts = [EVENT_LABELS.get(kind, kind.replace("_", " "))]
     if e.get("ts"):
         parts.append(fmt_ts(e["ts"]))
-    detail = e.get("detail") if isinstance(e.get("detail"), Mapping) else {}
+    detail: Mapping[str, Any] = e["detail"] if isinstance(e.get("detail"), Mapping) else {}
     where = detail.get("venue") or e.get("source") or e.get("chain")
     text = " ".join(parts) + (f" on {where}" if where else "")
     hours = _finite(e.get("hours_from_surge"))
@@ -341,14 +340,20 @@ def _event(e: Any) -> str:
     return text
 
 
+def _whole(v: Any) -> str:
+    x = _finite(v)
+    return DASH if x is None else fmt_num(round(x))
+
+
+def _cap_pct(x: Any) -> str:
+    f = _finite(x)
+    return DASH if f is None else f"±{fmt_num(f * 100)}%"
+
+
 def _change(key: str, c: Any) -> str:
     if not isinstance(c, Mapping):
         return fmt_value(key, c)
-    if key == "funding_cap_changes":
-        def conv(x: Any) -> str:
-            return DASH if _finite(x) is None else f"±{fmt_num(_finite(x) * 100)}%"
-    else:
-        conv = fmt_hours
+    conv = _cap_pct if key == "funding_cap_changes" else fmt_hours
     text = f"{c.get('venue', '?')}: {conv(c.get('from'))} → {conv(c.get('to'))}"
     return text + (f" at {fmt_ts(c['ts'])}" if c.get("ts") else "")
 
@@ -393,7 +398,7 @@ def verdict_explanation(verdict: Verdict) -> list[str]:
 
 
 def _score_parts(b: Mapping[str, Any]) -> str:
-    rules = b.get("rules") if isinstance(b.get("rules"), Mapping) else {}
+    rules: Mapping[str, Any] = b["rules"] if isinstance(b.get("rules"), Mapping) else {}
     parts = []
     if _finite(b.get("base")) is not None:
         parts.append(f"base {fmt_num(b['base'])}")

@@ -14,7 +14,7 @@ from monitor.errors import EXIT_UNKNOWN, EXIT_USAGE, MonitorError
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (type checkers read it as True)
 if TYPE_CHECKING:
     from datetime import datetime
-    from typing import NoReturn
+    from typing import Any, NoReturn
 
 EPILOG = """exit codes: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (check); 64 usage, 69 source unavailable,
 74 storage, 75 notification, 78 configuration. Secrets come only from environment variables named
@@ -48,7 +48,8 @@ class Parser(argparse.ArgumentParser):
     def _get_formatter(self) -> argparse.HelpFormatter:
         # argparse builds a formatter for every add_argument and asks shutil (and its compression
         # imports) for the terminal size each time; the width it would get, found once
-        return self.formatter_class(prog=self.prog, width=_width())
+        # typeshed's _FormatterClass protocol names only prog; every HelpFormatter takes width
+        return self.formatter_class(prog=self.prog, width=_width())  # type: ignore[call-arg]
 
 
 _WIDTH: list[int] = []
@@ -83,7 +84,7 @@ def utc_time(text: str) -> datetime:
 def add_global_options(parser: argparse.ArgumentParser, *, top: bool) -> None:
     """The options every command takes. Under a command they default to SUPPRESS, so one given before the
     command is kept unless repeated after it; -v counts on both sides."""
-    keep = {} if top else {"default": argparse.SUPPRESS}
+    keep: dict[str, Any] = {} if top else {"default": argparse.SUPPRESS}
     group = parser.add_argument_group("global options")
     group.add_argument("-c", "--config", metavar="PATH", help="config file (default: $DIVMON_CONFIG or ./config.yaml)",
                        **keep)
@@ -93,7 +94,7 @@ def add_global_options(parser: argparse.ArgumentParser, *, top: bool) -> None:
     group.add_argument("-v", "--verbose", action="count", dest="verbose" if top else "verbose_after",
                        help="more logging (-vv for debug)", **({"default": 0} if top else keep))
     group.add_argument("-q", "--quiet", action="store_true", help="only errors on stderr",
-                       **({} if top else {"default": argparse.SUPPRESS}))
+                       **keep)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -21,6 +21,7 @@ import logging
 import os
 import socket
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -133,19 +134,20 @@ def make_digest(app: Any, channel: str, period: str, since: int, until: int,
 # ---------------------------------------------------------------- delivery
 
 
-def _deliver(app: Any, channel: str, digest: Digest | None, msg_id: str, alert: Episode | None = None) -> None:
+def _deliver(app: Any, channel: str, item: Digest | Episode, msg_id: str) -> None:
+    """Send a digest, or one episode as an immediate alert."""
     from monitor.notify import email, webhook
 
     prefix = app.config.email.subject_prefix
     if channel == "email":
-        msg = (email.alert_message(app.config.email, alert, msg_id=msg_id, date=app.now(),
-                                   report_url=app.config.report.url) if alert is not None
-               else email.digest_message(app.config.email, digest, msg_id=msg_id, date=app.now()))
+        msg = (email.alert_message(app.config.email, item, msg_id=msg_id, date=app.now(),
+                                   report_url=app.config.report.url) if isinstance(item, Episode)
+               else email.digest_message(app.config.email, item, msg_id=msg_id, date=app.now()))
         email.send(msg, app.config.email, app.secrets, smtp_factory=app.factories.get("smtp"))
     else:
         url = webhook.resolve_url(app.config.webhook, app.secrets, app.config.network)
-        bodies = (webhook.alert_bodies(app.config.webhook.style, prefix, alert, msg_id) if alert is not None
-                  else webhook.digest_bodies(app.config.webhook.style, prefix, digest, msg_id))
+        bodies = (webhook.alert_bodies(app.config.webhook.style, prefix, item, msg_id) if isinstance(item, Episode)
+                  else webhook.digest_bodies(app.config.webhook.style, prefix, item, msg_id))
         for i, body in enumerate(bodies):
             webhook.post(url, body, app.config.webhook, key=f"{msg_id}#{i}", session_factory=app.session)
 
@@ -183,7 +185,7 @@ def _window_start(app: Any, channel: str, until: int) -> int:
             if not d["period"].startswith("alert:")]
     ends = [e for e in ends if isinstance(e, int) and e <= until]
     if ends:
-        return max(ends)
+        return int(max(ends))
     return until - int(PERIOD_LENGTH[app.config.schedule.digest_period].total_seconds())
 
 
@@ -219,7 +221,7 @@ def _alerts(app: Any, channel: str, until: int) -> list[DeliveryOutcome]:
             continue
         attempts = int(record["attempts"] or 0) + 1
         try:
-            _deliver(app, channel, None, record["message_id"], alert=ep)
+            _deliver(app, channel, ep, record["message_id"])
         except NotifyError as exc:
             outcomes.append(_failed(app, channel, period, exc, attempts))
             continue
@@ -230,7 +232,8 @@ def _alerts(app: Any, channel: str, until: int) -> list[DeliveryOutcome]:
     return outcomes
 
 
-def _locked(app: Any, chosen: list[str], period: str, work: Any) -> list[DeliveryOutcome]:
+def _locked(app: Any, chosen: list[str], period: str,
+            work: Callable[[], list[DeliveryOutcome]]) -> list[DeliveryOutcome]:
     owner = lock_owner()
     holder = app.store.lock_holder("digest")
     ttl = 0 if holder and owner_gone(holder[0]) else 600  # a killed sender's lease is taken over at once

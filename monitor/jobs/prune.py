@@ -17,7 +17,7 @@ def prune(app: Any) -> int:
     def cutoff(keep: str) -> int | None:
         return None if keep == "forever" else epoch_s(now - parse_duration(keep))
 
-    deleted = app.store.prune_observations(cutoff(rules.hourly), cutoff(rules.daily))
+    deleted: int = app.store.prune_observations(cutoff(rules.hourly), cutoff(rules.daily))
     log.info("retention: %d observation(s) pruned (hourly kept %s, daily kept %s)", deleted, rules.hourly,
              rules.daily)
     return deleted

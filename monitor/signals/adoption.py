@@ -100,7 +100,8 @@ def assess(ctx: Context, window: timedelta, min_growth_pct: float) -> Adoption:
     key = ("adoption", window, min_growth_pct)
     if key not in ctx._cache:
         ctx._cache[key] = _assess(ctx, window, min_growth_pct)
-    return ctx._cache[key]
+    adoption: Adoption = ctx._cache[key]
+    return adoption
 
 
 def _assess(ctx: Context, window: timedelta, min_growth_pct: float) -> Adoption:

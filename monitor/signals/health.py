@@ -218,7 +218,7 @@ def _ts(ns_: int) -> pd.Timestamp:
     return pd.Timestamp(ns_, unit="ns", tz="UTC")
 
 
-def spacing(index: pd.DatetimeIndex) -> timedelta:
+def spacing(index: pd.Index) -> timedelta:
     return spacing_ns(ns(index))
 
 

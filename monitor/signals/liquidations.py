@@ -45,4 +45,5 @@ def _current(series: pd.Series, now: pd.Timestamp, stale_after: timedelta) -> bo
     if s.empty:
         return False
     step = spacing(s.index)
-    return now - s.index[-1] <= stale_threshold(step, step, stale_after)
+    fresh: bool = now - s.index[-1] <= stale_threshold(step, step, stale_after)
+    return fresh

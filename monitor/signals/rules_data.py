@@ -94,7 +94,7 @@ def instants(ctx: Context, metric: str, source: str) -> pd.Series:
     s = ctx.view.series(metric, source)
     if metric in CANDLE_METRICS and source in VENUES and len(s) >= 2:
         step = pd.Timedelta(spacing(s.index))
-        s = pd.Series(s.to_numpy(), index=s.index + step)
+        s = pd.Series(s.to_numpy(), index=pd.DatetimeIndex(s.index) + step)
         s = s[s.index <= ctx.now]
     return s
 
@@ -117,8 +117,8 @@ def _disagreement_at_one_instant(ctx: Context, metric: str, cfg: SignalsConfig) 
     best = count.max()
     if best < 2:
         return None
-    row = table.iloc[int(np.flatnonzero(count == best)[-1])]
-    at, latest = row.name, row.dropna().to_dict()
+    i = int(np.flatnonzero(count == best)[-1])
+    at, latest = table.index[i], table.iloc[i].dropna().to_dict()
     median = float(np.median(list(latest.values())))
     off = {s: (v / median - 1) * 100 for s, v in latest.items() if abs(v / median - 1) * 100 >= cfg.disagreement_pct}
     if not off:

@@ -24,7 +24,7 @@ PLAUSIBLE = {m.FUNDING_INTERVAL_H: (0.0, 168.0), m.FUNDING_CAP: (0.0, 1.0)}  # h
 SCHEDULE_KEYS = ("scheduled_at", "scheduled", "delivery_date", "delisting_time")  # when a notice takes effect
 
 
-def _changes(ctx: Context, metric: str, since: pd.Timestamp) -> list[dict]:
+def _changes(ctx: Context, metric: str, since: pd.Timestamp) -> list[dict[str, Any]]:
     """Per venue, each change of a step series (funding interval, cap) inside the window."""
     out = []
     lo, hi = PLAUSIBLE[metric]

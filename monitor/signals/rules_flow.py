@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -87,7 +87,7 @@ def perp_spot_ratio(ctx: Context, cfg: SignalsConfig) -> list[Flag]:
     return [Flag("perp_spot_ratio", sev, f"perp volume is {r:,.0f}x spot over 24h", evidence, window="24h")]
 
 
-def market_cap_now(ctx: Context) -> tuple[float, float, dict]:
+def market_cap_now(ctx: Context) -> tuple[float, float, dict[str, Any]]:
     """(OI, market cap, basis) at one moment. The market cap is a daily snapshot: scaled to now by the
     venues' hourly price (cap × price now / price at the snapshot); without venue prices the OI is read
     at the snapshot's time instead. Never live OI over a stale cap."""
