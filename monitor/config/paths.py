@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # paths.py is imported by monitor.config itself
+    from monitor.config import Config
 
 # sqlite:///relative.db (three slashes then no fourth); sqlite:////abs.db and sqlite:// (memory) stay
 _SQLITE_RELATIVE = re.compile(r"^(sqlite(?:\+\w+)?:///)(?!/)(?!:memory:)([^?]+)(\?.*)?$")
@@ -26,7 +29,7 @@ def _against(value: str | None, base: Path) -> str | None:
     return str(path if path.is_absolute() else base / path)
 
 
-def resolve_paths(config: Any, base: Path) -> Any:
+def resolve_paths(config: Config, base: Path) -> Config:
     """The config with storage.url (SQLite), storage.cache_dir, report.out_dir, email.ca_file and the Dune
     queries_dir / ids_file made absolute against ``base``."""
     storage = config.storage.model_copy(update={"url": sqlite_url_against(config.storage.url, base),
