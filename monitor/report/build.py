@@ -256,7 +256,10 @@ def summarize_health(
         if not bad.empty:
             last_error = clean(bad.iloc[-1]["message"] or bad.iloc[-1]["status"], 200)
         # a venue that banned or throttled us on its latest fetch is dark now, whatever it said before
-        last = fetches.sort_values("finished_at").iloc[-1]["status"] if not fetches.empty else None
+        last = None
+        if not fetches.empty:  # fetches ending in one instant (a frozen replay clock) have no order: a refusal wins
+            newest = fetches.loc[fetches["finished_at"] == fetches["finished_at"].max(), "status"]
+            last = next((b for b in BLOCKED if (newest == b).any()), newest.iloc[-1])
         blocked = last in BLOCKED
         dark = blocked or (last_ok is None and len(bad) > 0)
         status = str(last) if blocked else "failing" if dark else "stale" if stale else "ok"

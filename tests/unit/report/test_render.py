@@ -132,6 +132,18 @@ def test_health_summary_counts_failures_throttling_and_staleness():
     assert rows["gate"].stale and rows["gate"].last_ts == "2026-11-26T21:00:00Z"
 
 
+@pytest.mark.parametrize("order", [("ok", "banned"), ("banned", "ok")])
+def test_fetches_finishing_in_one_instant_read_dark_when_any_was_refused(order):
+    """A frozen replay clock (or one second of parallel fetches) gives no order between runs: the venue
+    refusing any of the newest fetches is what the table says, whatever order the rows came in."""
+    runs = pd.DataFrame([{"id": i, "source": "gate", "token": tok, "started_at": T, "finished_at": T,
+                          "status": status, "http_status": 418 if status == "banned" else 200, "error_class": None,
+                          "message": None, "latency_ms": 1.0, "rows": 3, "endpoint": "fetch"}
+                         for i, (tok, status) in enumerate(zip(("AIA", "DARK"), order))])
+    [row] = summarize_health(runs, {"gate": T}, T, {"gate": 7200})
+    assert (row.status, row.dark) == ("banned", True)
+
+
 def test_chart_png_is_drawn_for_tokens_with_series_and_events():
     from monitor.report.charts import data_uri, render_pngs
 
