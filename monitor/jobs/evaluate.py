@@ -9,12 +9,20 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 from itertools import chain
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from monitor import model as m
 from monitor.errors import ConfigError
 from monitor.model import Verdict
 from monitor.timeutil import epoch_s, parse_duration, to_utc
+
+if TYPE_CHECKING:  # loaded lazily at run time (numpy, pandas); the App calls the jobs, not the reverse
+    from concurrent.futures import Future
+
+    import numpy as np
+
+    from monitor.app import App
+    from monitor.signals import TokenInputs
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +79,7 @@ def _configured(config: Any, symbol: str, disabled: dict[str, str]
     return obs, ev, True
 
 
-def gather_inputs(app: Any, symbol: str, now: datetime):
+def gather_inputs(app: Any, symbol: str, now: datetime) -> TokenInputs:
     """Everything one judgement reads, in one connection checkout: the catalogue, one indexed range read
     per wanted (metric, source) series, the recent poll runs and (only when there are any) the events."""
     from monitor.signals import TokenInputs
@@ -98,12 +106,12 @@ def gather_inputs(app: Any, symbol: str, now: datetime):
                        poll_intervals=intervals, event_sources=event_sources, configured=configured)
 
 
-def _arrays(parts: list[tuple[str, str, list]]) -> dict:
+def _arrays(parts: list[tuple[str, str, list[Any]]]) -> dict[tuple[str, str], tuple[np.ndarray, np.ndarray]]:
     """{(metric, source): (epoch seconds int64, values float64)}: plain tuples straight into numpy (a
     long frame built here would only be split again by the view)."""
     import numpy as np
 
-    out = {}
+    out: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}
     for metric, source, rows in parts:
         if rows:  # epoch seconds are exact in float64; fromiter skips building an object array first
             flat = np.fromiter(chain.from_iterable(rows), dtype="float64", count=2 * len(rows))
@@ -142,7 +150,7 @@ def evaluate_all(app: Any, tokens: list[str] | None = None, at: datetime | str |
     return rank(verdicts)
 
 
-def _workers(app: Any, n_tokens: int) -> int:
+def _workers(app: App, n_tokens: int) -> int:
     """Processes to use: signals.workers (capped by the CPUs) once there are enough tokens to pay for
     starting them (~0.5 s each), and only on a store another process can open."""
     import os
@@ -171,11 +179,11 @@ def _evaluate_parallel(app: Any, tokens: list[str], at: datetime | None, workers
     chunks = [symbols[i:i + CHUNK] for i in range(0, len(symbols), CHUNK)]
     chunks.reverse()  # pop() from the end takes them in order
     done: list[Verdict] = []
-    pending: set = set()
+    pending: set[Future[list[Verdict]]] = set()
     init = (app.config, app.store.url, dict(getattr(app, "disabled", {}) or {}))
     pool = ProcessPoolExecutor(workers - 1, mp_context=multiprocessing.get_context("spawn"),
                                initializer=_init_worker, initargs=init)
-    sent: dict = {}
+    sent: dict[Future[list[Verdict]], list[str]] = {}
     ready = pool.submit(_ping)  # workers get chunks only once started: until then this process works alone
     try:
         while chunks or pending:
@@ -237,7 +245,7 @@ def rank(verdicts: list[Verdict]) -> list[Verdict]:
     return sorted(verdicts, key=lambda v: (v.label == "insufficient data", -v.score, -v.confidence, v.token))
 
 
-def _symbol(app: Any, symbol: str) -> str:
+def _symbol(app: App, symbol: str) -> str:
     try:
         return app.config.token(symbol).symbol
     except ConfigError:

@@ -63,12 +63,12 @@ class Context:
         """This series (not just its source) is recent: a venue whose OI stopped while its funding still
         arrives must not be summed, or its silence reads as a collapse."""
         h = self.health.get(source)
-        t = self.view.times(metric, source)
-        if h is None or h.stale or len(t) == 0:
+        last = self.view.last_ts(metric, source)
+        if h is None or h.stale or last is None:
             return False
         interval = timedelta(seconds=h.poll_interval_s or 3600)
-        limit = stale_threshold(interval, spacing_ns(t), parse_duration(self.cfg.stale_after))
-        return self.now - self.view.last_ts(metric, source) <= limit
+        limit = stale_threshold(interval, spacing_ns(self.view.times(metric, source)), parse_duration(self.cfg.stale_after))
+        return self.now - last <= limit
 
     @cached_property
     def oi_venues(self) -> list[str]:
@@ -82,7 +82,7 @@ class Context:
     def oi_lagging(self, venues: list[str]) -> dict[str, pd.Timedelta]:
         """Venues whose newest OI trails the newest venue's by more than oi_max_lag (or two of their own
         bars): in a cascade an hours-old value summed as current hides the fall."""
-        last = {v: self.view.last_ts(m.OI_USD, v) for v in venues}
+        last = {v: t for v in venues if (t := self.view.last_ts(m.OI_USD, v)) is not None}  # fresh venues: all
         if not last:
             return {}
         newest, floor = max(last.values()), parse_duration(self.cfg.oi_max_lag)
@@ -149,7 +149,8 @@ class Context:
                 w, now = pd.Timedelta(window).value, self.now.value
                 keep, total = ind.covered_rows(t, arr, now - w + w // 4)
                 self._cache[key] = ind.pct_change_arrays(t[keep], total, w, now)
-        return self._cache[key]
+        change: float = self._cache[key]
+        return change
 
     def surge_start(self, window: timedelta) -> pd.Timestamp | None:
         """Where the OI growth inside the window started: the last time OI stood within
@@ -164,7 +165,8 @@ class Context:
         if not end > low:
             return None
         near_low = np.flatnonzero(v <= low + SURGE_START_SHARE * (end - low))
-        return s.index[int(near_low[-1])]
+        start: pd.Timestamp = s.index[int(near_low[-1])]
+        return start
 
     # ------------------------------------------------------------ liquidations and mirrored volume
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from datetime import datetime, timedelta
+from typing import overload
 
 import numpy as np
 import pandas as pd
@@ -132,6 +133,12 @@ def resample_close(close: pd.Series, rule: str) -> pd.Series:
     return s.resample(rule, label="left", closed="left").last().dropna()
 
 
+@overload
+def funding_8h(rate: pd.Series, interval_h: pd.Series | float) -> pd.Series: ...
+@overload
+def funding_8h(rate: float, interval_h: pd.Series) -> pd.Series: ...
+@overload
+def funding_8h(rate: float, interval_h: float) -> float: ...
 def funding_8h(rate: pd.Series | float, interval_h: pd.Series | float) -> pd.Series | float:
     """Funding per settlement normalized to 8 hours: rate * 8 / interval. A missing or non-positive
     interval gives NaN, never an assumed 8 h."""

@@ -193,7 +193,8 @@ class View:
     def funding_8h(self) -> tuple[pd.Series, list[str]]:
         """OI-weighted funding per 8 h across venues (normalized by each venue's real interval)."""
         if "funding" in self._cache:
-            return self._cache["funding"]
+            cached: tuple[pd.Series, list[str]] = self._cache["funding"]
+            return cached
         parts = self.funding_8h_by_source()
         used = sorted(parts)
         if not used:
@@ -210,7 +211,8 @@ class View:
         """{source: funding per 8 h}: stored normalised, else each settlement's rate × 8 / the interval in
         force then (never raw per-settlement funding read as per 8 h; no interval, no value)."""
         if "funding_by_source" in self._cache:
-            return self._cache["funding_by_source"]
+            by_source: dict[str, pd.Series] = self._cache["funding_by_source"]
+            return by_source
         parts = dict(self.metric(m.FUNDING_RATE_8H))
         for src in self.sources(m.FUNDING_RATE):
             if src in parts:

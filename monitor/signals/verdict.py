@@ -89,7 +89,7 @@ def _newest(ctx: Context, sources: list[str]) -> str:
     return ", ".join(parts)
 
 
-def _score(ctx: Context, flags: list[Flag], cfg: SignalsConfig, vcfg: VerdictConfig) -> tuple[float, dict]:
+def _score(ctx: Context, flags: list[Flag], cfg: SignalsConfig, vcfg: VerdictConfig) -> tuple[float, dict[str, float]]:
     parts: dict[str, float] = {}
     for f in flags:
         if f.lowers_confidence:
