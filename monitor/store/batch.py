@@ -92,8 +92,8 @@ def from_frame(frame: pd.DataFrame) -> Batch:
         raise StoreError(f"observation frame lacks columns {sorted(missing)}")
     secs = _epoch_seconds(frame["ts"])
     if len(frame) <= SMALL:  # from_rows makes them str, int and float: no pandas conversion per column
-        names = [frame[c].tolist() for c in ("token", "metric", "source")]
-        return from_rows(zip(*names, secs.tolist(), frame["value"].tolist(), strict=True))
+        columns = [frame[c].tolist() for c in ("token", "metric", "source")]
+        return from_rows(zip(*columns, secs.tolist(), frame["value"].tolist(), strict=True))
     values = frame["value"].to_numpy(dtype="float64")
     bad = ~np.isfinite(values)
     if bad.any():
@@ -120,12 +120,14 @@ def _epoch_seconds(column: pd.Series) -> np.ndarray:
     arr = column.array
     if arr.isna().any():
         raise StoreError(f"{int(arr.isna().sum())} observation(s) have no timestamp; nothing was written")
-    return arr.asi8 // _PER_SECOND[arr.unit]
+    secs: np.ndarray = arr.asi8 // _PER_SECOND[arr.unit]
+    return secs
 
 
 def _new_series(names: list[np.ndarray]) -> np.ndarray:
     """For each row after the first: whether its series differs from the previous row's."""
-    return (names[0][1:] != names[0][:-1]) | (names[1][1:] != names[1][:-1]) | (names[2][1:] != names[2][:-1])
+    changed: np.ndarray = (names[0][1:] != names[0][:-1]) | (names[1][1:] != names[1][:-1]) | (names[2][1:] != names[2][:-1])
+    return changed
 
 
 def _ranked(column: np.ndarray) -> np.ndarray:

@@ -9,7 +9,7 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.engine import Connection
@@ -30,8 +30,9 @@ class FlagTransitions:
 
 
 class Bookkeeping:
-    read: Callable[..., Any]
-    write: Callable[..., Any]
+    if TYPE_CHECKING:  # provided by Store
+        def read(self, fn: Callable[[Connection], T], action: str = ...) -> T: ...
+        def write(self, fn: Callable[[Connection], T], action: str = ...) -> T: ...
     dialect: str
 
     def _insert(self, table: Any) -> Any:

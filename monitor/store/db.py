@@ -9,14 +9,17 @@ import random
 import sqlite3
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any, TypeVar
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError, SQLAlchemyError
 
 from monitor.errors import StoreError
+
+T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +67,7 @@ def make_engine(url: str, *, busy_timeout_s: float = 30.0) -> Engine:
 
 def _sqlite_events(engine: Engine, busy_timeout_s: float) -> None:
     @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_conn, _record):
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         cur = dbapi_conn.cursor()
         cur.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
         cur.execute("PRAGMA journal_mode = WAL")
@@ -116,7 +119,7 @@ def _psycopg_error(exc: BaseException) -> bool:
     return psycopg is not None and isinstance(exc, psycopg.Error)
 
 
-def retry_locked(fn, *, attempts: int = 8, base_delay: float = 0.05, reconnects: int = 1):
+def retry_locked(fn: Callable[[], T], *, attempts: int = 8, base_delay: float = 0.05, reconnects: int = 1) -> T:
     """Run fn(); on 'database is locked' (busy timeout already spent) back off and run it again.
 
     A connection dropped mid-transaction (PostgreSQL restart, pg_terminate_backend) has been rolled back

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.engine import Connection, Engine
@@ -17,6 +17,8 @@ from monitor.errors import StoreError
 from monitor.store import schema as s
 from monitor.store.db import NOT_A_DATABASE, translate
 
+T = TypeVar("T")
+
 QUICK_CHECK_KEY = "integrity:quick_check_ok_at"  # epoch seconds of the last clean quick_check
 MIGRATION_LOCK = 0x6469766D6F6E  # pg_advisory_xact_lock key ("divmon") held while the schema is created
 
@@ -24,8 +26,9 @@ MIGRATION_LOCK = 0x6469766D6F6E  # pg_advisory_xact_lock key ("divmon") held whi
 class Lifecycle:
     engine: Engine
     dialect: str
-    read: Callable[..., Any]
-    write: Callable[..., Any]
+    if TYPE_CHECKING:  # provided by Store
+        def read(self, fn: Callable[[Connection], T], action: str = ...) -> T: ...
+        def write(self, fn: Callable[[Connection], T], action: str = ...) -> T: ...
     _set_meta: Callable[..., Any]
 
     def check_file(self, every_s: float = 0.0) -> None:

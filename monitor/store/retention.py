@@ -5,19 +5,23 @@ primary key), so a prune never holds the write lock for long; the catalogue keep
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from functools import partial
+from typing import TYPE_CHECKING, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
 from monitor.store import schema as s
 
+T = TypeVar("T")
+
 DAY_S = 86_400
 
 
 class Retention:
-    read: Callable[..., Any]
-    write: Callable[..., Any]
+    if TYPE_CHECKING:  # provided by Store
+        def read(self, fn: Callable[[Connection], T], action: str = ...) -> T: ...
+        def write(self, fn: Callable[[Connection], T], action: str = ...) -> T: ...
     dialect: str
 
     def prune_observations(self, intraday_before: int | None, all_before: int | None) -> int:
@@ -50,4 +54,4 @@ class Retention:
                                          (first, last, *series))
             return n
 
-        return sum(self.write(lambda conn, k=tuple(k): one(conn, k), "retention") for k in keys)
+        return sum(self.write(partial(one, series=tuple(k)), "retention") for k in keys)

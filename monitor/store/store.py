@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import json
 import logging
+import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import pandas as pd
 from sqlalchemy import and_, delete, select
@@ -77,7 +78,7 @@ class Store(Lifecycle, Bookkeeping, Retention, TokenReads):
         def attempt() -> T:
             pooled = self.engine.raw_connection()  # the engine's connect-time pragmas already applied
             try:
-                db = pooled.driver_connection
+                db = cast(sqlite3.Connection, pooled.driver_connection)  # SQLite here: sqlite3's own connection
                 db.execute("BEGIN IMMEDIATE")
                 out = fn(db)
                 db.commit()

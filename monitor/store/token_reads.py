@@ -6,19 +6,24 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from sqlalchemy.engine import Connection
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
 class TokenRows:
-    catalogue: list[tuple]  # (metric, source, first_ts, last_ts)
-    series: list[tuple[str, str, list]]  # (metric, source, [(ts, value), ...]) oldest first
-    poll_runs: list[tuple]  # (source, status, http_status, started_at, rows, endpoint)
+    catalogue: list[tuple[Any, ...]]  # (metric, source, first_ts, last_ts)
+    series: list[tuple[str, str, list[Any]]]  # (metric, source, [(ts, value), ...]) oldest first
+    poll_runs: list[tuple[Any, ...]]  # (source, status, http_status, started_at, rows, endpoint)
     any_event: bool
 
 
 class TokenReads:
-    read: Callable[..., Any]
+    if TYPE_CHECKING:  # provided by Store
+        def read(self, fn: Callable[[Connection], T], action: str = ...) -> T: ...
     dialect: str
 
     def token_rows(self, token: str, since: Callable[[str], int | None], end: int, runs_since: int,
