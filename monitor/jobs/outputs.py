@@ -16,6 +16,7 @@ import pandas as pd
 from monitor import model as m
 from monitor.errors import ConfigError
 from monitor.report.build import (
+    HealthRow,
     ReportData,
     TokenSeries,
     build_report,
@@ -32,7 +33,7 @@ AGGREGATORS = ("coinglass",)  # already a cross-venue total: never added to per-
 # ---------------------------------------------------------------- series
 
 
-def _split(parts: list[tuple[str, str, list]]) -> dict[str, dict[str, pd.Series]]:
+def _split(parts: list[tuple[str, str, list[Any]]]) -> dict[str, dict[str, pd.Series]]:
     """metric -> source -> series (UTC index) from the store's (metric, source, [(ts, value), ...]) rows,
     oldest first: arrays straight into the index, no long frame to group again."""
     out: dict[str, dict[str, pd.Series]] = {}
@@ -86,7 +87,7 @@ def _rsi_many(closes: dict[str, pd.Series | None], period: int) -> dict[str, pd.
     for token, close in closes.items():
         if close is not None and len(close) > period:
             s = indicators.clean(close)
-            groups.setdefault(s.index.asi8.tobytes(), []).append((token, s))
+            groups.setdefault(pd.DatetimeIndex(s.index).asi8.tobytes(), []).append((token, s))
     for members in groups.values():
         index = members[0][1].index
         rsi = indicators.wilder_rsi_matrix(np.column_stack([s.to_numpy() for _, s in members]), period)
@@ -133,7 +134,7 @@ def _read_series(app: Any, token: str, start: datetime,
     return series, as_of, _longest(price)
 
 
-def health_rows(app: Any, now: datetime, lookback: timedelta = timedelta(days=1)) -> list:
+def health_rows(app: Any, now: datetime, lookback: timedelta = timedelta(days=1)) -> list[HealthRow]:
     runs = app.store.read_poll_runs(now - lookback)
     cat = app.store.catalogue()
     latest = {src: g["last_ts"].max().to_pydatetime() for src, g in cat.groupby("source")} if not cat.empty else {}

@@ -48,7 +48,7 @@ class ChartRenderer:
         self._png_bytes = png_bytes
         self.dpi = dpi
         self.figure = Figure(figsize=size, dpi=dpi)
-        ChartCanvas(self.figure)
+        self._canvas = ChartCanvas(self.figure)  # becomes self.figure.canvas
         # Not sharex: a shared x axis makes every panel measure all panels' tick labels when it draws.
         self.axes = self.figure.subplots(len(PANELS), 1, gridspec_kw={"height_ratios": HEIGHTS})
         self.figure.subplots_adjust(left=0.11, right=0.97, top=0.955, bottom=0.045, hspace=0.32)
@@ -79,7 +79,7 @@ class ChartRenderer:
         self.ax_liq.axhline(0, color="#555", linewidth=0.6)
         self.suptitle = self.figure.suptitle("", fontsize=12, x=0.11, ha="left")
         self.suptitle.set_parse_math(False)  # a token name with "$" is text, not TeX
-        self._drawn: list = []
+        self._drawn: list[Any] = []  # matplotlib artists
 
     def _keep(self, *artists: Any) -> None:
         for a in artists:
@@ -183,7 +183,7 @@ class ChartRenderer:
             lo, hi = min(xs), max(xs)
             self._dark(health, lo, hi)
             self._x_ticks(lo, hi)
-        return self._png_bytes(self.figure.canvas)
+        return self._png_bytes(self._canvas)
 
     def _open_interest(self, series: TokenSeries, line: Any, xs: list[float], filled: set[int]) -> None:
         """Stacked by venue; a venue's band starts with its own data, so nothing steps the market did not

@@ -25,18 +25,18 @@ class TextCacheRenderer(RendererAgg):
     """RendererAgg that rasterises each (string, font) once (the charts' text is always anti-aliased)."""
 
     def __init__(self, width: float, height: float, dpi: float):
-        super().__init__(width, height, dpi)
+        super().__init__(width, height, dpi)  # type: ignore[no-untyped-call]  # matplotlib's Agg backend is unannotated
         self._bitmaps: dict[tuple[str, int], tuple[Any, float, float]] = {}
 
     def draw_text(self, gc: Any, x: float, y: float, s: str, prop: Any, angle: float, ismath: Any = False,
                   mtext: Any = None) -> None:
         if ismath:
-            super().draw_text(gc, x, y, s, prop, angle, ismath, mtext)
+            super().draw_text(gc, x, y, s, prop, angle, ismath, mtext)  # type: ignore[no-untyped-call]  # idem
             return
         key = (s, hash(prop))  # hash(prop) covers the size; turning is at draw time
         hit = self._bitmaps.get(key)
         if hit is None:
-            font = self._prepare_font(prop)
+            font = self._prepare_font(prop)  # type: ignore[no-untyped-call]  # idem
             font.set_text(s, 0, flags=get_hinting_flag())  # angle 0: draw_text_image rotates the bitmap
             font.draw_glyphs_to_bitmap(antialiased=gc.get_antialiased())
             xo, _ = font.get_bitmap_offset()  # (x min, 0)
@@ -61,7 +61,8 @@ class ChartCanvas(FigureCanvasAgg):
         if self._lastKey != key:
             self.renderer = TextCacheRenderer(w, h, self.figure.dpi)
             self._lastKey = key
-        return self.renderer
+        renderer: RendererAgg = self.renderer
+        return renderer
 
 
 def png_bytes(canvas: FigureCanvasAgg) -> bytes:

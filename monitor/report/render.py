@@ -39,18 +39,21 @@ import re
 from dataclasses import asdict
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from monitor.evidence import EVENT_LABELS, RULE_TITLES, FlagText, flag_text, fmt_ts
 from monitor.model import Flag
 from monitor.report.build import BLOCKED, FlagView, HealthRow, ReportData
+
+if TYPE_CHECKING:  # jinja2 loads on the first render
+    from jinja2 import Environment
 
 TEMPLATES = Path(__file__).parent / "templates"
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#!|~>])")
 
 
 @lru_cache(maxsize=1)
-def _env():
+def _env() -> Environment:
     from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
     env = Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=True, undefined=StrictUndefined,
@@ -83,9 +86,9 @@ def health_state(h: HealthRow) -> str:
 
 def md_escape(text: Any) -> str:
     """Markdown-safe text: markup characters backslash-escaped, HTML special characters as entities."""
-    text = str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    text = _MD_SPECIAL.sub(r"\\\1", text)
-    return text.replace("\n", " ").replace("\t", " ")
+    out = str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    out = _MD_SPECIAL.sub(r"\\\1", out)
+    return out.replace("\n", " ").replace("\t", " ")
 
 
 # ---------------------------------------------------------------- report
