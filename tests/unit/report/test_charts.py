@@ -181,7 +181,7 @@ def ink_box(canvas) -> tuple[int, int, int, int]:
     return int(rows.min()), int(cols.min()), int(rows.max()), int(cols.max())
 
 
-def near(theirs, ours, kw) -> bool:  # noqa: ANN001
+def near(theirs, ours, kw) -> bool:
     """A kept bitmap sits where Matplotlib 3.11 places the glyphs: the same rows and columns within 1 px
     (whole pixels, as Matplotlib up to 3.10 placed text); turned text within 2 px."""
     off = [abs(a - b) for a, b in zip(theirs, ours, strict=True)]
