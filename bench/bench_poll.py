@@ -27,6 +27,7 @@ from tests.integration.derivatives.payloads import (  # real-shaped market paylo
     bybit_instruments,
     gate_contract,
     okx,
+    okx_funding_rate,
     okx_instruments,
 )
 
@@ -91,6 +92,8 @@ def payload(venue: str, path: str, query: dict[str, str], bases: list[str], now_
             return okx_instruments(bases)
         if "candles" in path:
             return okx([[str(t), "1", "1", "1", "1", "10", "100", "100", "1"]])
+        if path.endswith("funding-rate"):  # published terms: current period with its min/max rate
+            return okx_funding_rate(query.get("instId", ""), now_ms)
         if path.endswith("funding-rate-history"):
             return okx([{"instId": query.get("instId"), "fundingRate": "0.0001", "realizedRate": "0.0001",
                          "fundingTime": str(t), "method": "current_period", "instType": "SWAP"}])
@@ -103,6 +106,8 @@ def payload(venue: str, path: str, query: dict[str, str], bases: list[str], now_
         return okx([[str(t), "1.5"]])
     if path.endswith("/contracts"):
         return [gate_contract(f"{b}_USDT") for b in bases]
+    if "/contracts/" in path:  # one contract: its published funding terms
+        return gate_contract(path.rsplit("/", 1)[-1])
     if path.endswith("candlesticks"):
         return [{"t": t // 1000, "v": 10, "c": "1", "h": "1", "l": "1", "o": "1", "sum": "10"}]
     if path.endswith("funding_rate"):

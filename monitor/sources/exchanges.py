@@ -105,7 +105,10 @@ class VenueSource:
         def weighed(path: str, api: Any = None, method: str = "GET", params: Any = None, config: Any = None) -> Any:
             # the request weight from ccxt's own API tables (Binance's klines cost 1-10 by limit)
             api, params, config = api or ["public"], params or {}, config or {}
-            self._local.cost = ex.calculate_rate_limiter_cost(api, method, path, params, config)
+            # ccxt's cost counts its own rateLimit (ms); ours counts 1/rate_limit_per_s: converted, and never
+            # below one request, so a venue is paced as configured and a heavy endpoint as ccxt weighs it
+            cost = float(ex.calculate_rate_limiter_cost(api, method, path, params, config) or 1)
+            self._local.cost = max(1.0, cost * float(ex.rateLimit) / 1000.0 * self.cfg.rate_limit_per_s)
             try:
                 return fetch2(path, api, method, params, config)
             finally:
