@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import sqlite3
 import tempfile
 import uuid
 from pathlib import Path
@@ -42,7 +41,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.schema import CreateTable
 
 from bench.harness import Timing, at_least, at_most, median_time, ratio_of, row
-from bench.store_writes import bench_per_fetch, bench_poll_cycle
+from bench.store_writes import UPSERT, _count, _sqlite_connect, bench_per_fetch, bench_poll_cycle
 from monitor import model
 from monitor.store import Store, schema
 
@@ -52,8 +51,6 @@ TOKENS = 40
 METRICS = (model.OI_USD, model.FUNDING_RATE, model.TVL_USD, model.ACTIVE_ADDRESSES, model.PERP_VOLUME_USD)
 SOURCES = ("binance", "bybit")
 KEY = ("token", "metric", "source", "ts")
-UPSERT = ("INSERT INTO observations (token, metric, source, ts, value) VALUES (?, ?, ?, ?, ?) "
-          "ON CONFLICT (token, metric, source, ts) DO UPDATE SET value = excluded.value")
 
 
 def make_frame(n: int, seed: int = 8) -> pd.DataFrame:
@@ -81,21 +78,6 @@ def key_rows(frame: pd.DataFrame) -> list[tuple[str, str, str, int, float]]:
 
 def _ddl() -> str:
     return str(CreateTable(schema.observations).compile(dialect=sqlite_dialect.dialect()))
-
-
-def _sqlite_connect(path: Path) -> sqlite3.Connection:
-    con = sqlite3.connect(path, isolation_level=None)
-    con.execute("PRAGMA journal_mode = WAL")  # the Store's settings, so only the write path differs
-    con.execute("PRAGMA synchronous = NORMAL")
-    return con
-
-
-def _count(path: Path) -> int:
-    con = sqlite3.connect(path)
-    try:
-        return con.execute("SELECT count(*) FROM observations").fetchone()[0]
-    finally:
-        con.close()
 
 
 # ------------------------------------------------------------------ SQLite
