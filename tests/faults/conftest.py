@@ -10,21 +10,12 @@ import pytest
 from monitor.sources.http import HealthLog, HttpClient
 from monitor.sources.ratelimit import RateLimiter
 from monitor.sources.redact import Redactor
-from tests.faults.faultserver import FaultServer
+from tests.faults.faultserver import FaultServer, serving
 
 
 @pytest.fixture
 def fault_server() -> Iterator[Callable[..., FaultServer]]:
-    started: list[FaultServer] = []
-
-    def start(mode: str, **kw: Any) -> FaultServer:
-        server = FaultServer(mode, **kw).__enter__()
-        started.append(server)
-        return server
-
-    yield start
-    for server in started:
-        server.stop()
+    yield from serving()
 
 
 @pytest.fixture

@@ -10,6 +10,8 @@ import socket
 import struct
 import threading
 import time
+from collections.abc import Callable, Iterator
+from typing import Any
 
 MODES = ("silent", "trickle", "trickle_close", "trickle_head", "short_length", "cut_chunked", "reset", "oversized",
          "ok", "redirect")
@@ -175,3 +177,17 @@ class FaultServer:
         body = b'{"ok": true}'
         self._send(conn, b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
                          b"Connection: close\r\n\r\n%s" % (len(body), body))
+
+
+def serving(**defaults: Any) -> Iterator[Callable[..., FaultServer]]:
+    """Body of a fixture: yields start(mode, **kw) and stops every server it started afterwards."""
+    started: list[FaultServer] = []
+
+    def start(mode: str, **kw: Any) -> FaultServer:
+        server = FaultServer(mode, **{**defaults, **kw}).__enter__()
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()

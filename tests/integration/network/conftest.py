@@ -11,22 +11,12 @@ import pytest
 from monitor.app import App
 from monitor.config import Secrets, parse_config
 from tests.faults.canary import CANARIES
-from tests.faults.faultserver import FaultServer
+from tests.faults.faultserver import FaultServer, serving
 
 
 @pytest.fixture
 def servers() -> Iterator[Callable[..., FaultServer]]:
-    started: list[FaultServer] = []
-
-    def start(mode: str, **kw: Any) -> FaultServer:
-        kw.setdefault("lifetime_s", 8.0)
-        server = FaultServer(mode, **kw).__enter__()
-        started.append(server)
-        return server
-
-    yield start
-    for server in started:
-        server.stop()
+    yield from serving(lifetime_s=8.0)
 
 
 @pytest.fixture
